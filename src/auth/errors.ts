@@ -1,0 +1,49 @@
+import { GraphQLError } from 'graphql';
+
+/** The error codes of CONTRACT.md; clients switch on these, so they never change. */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'WEAK_PASSWORD'
+  | 'EMAIL_TAKEN'
+  | 'USERNAME_TAKEN'
+  | 'INVALID_CREDENTIALS'
+  | 'INVALID_REFRESH_TOKEN'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED';
+
+const MESSAGES: Record<ErrorCode, string> = {
+  BAD_USER_INPUT: 'Invalid input.',
+  WEAK_PASSWORD: 'The password does not meet the policy.',
+  EMAIL_TAKEN: 'An account with this email already exists.',
+  USERNAME_TAKEN: 'This username is taken.',
+  // One message for a wrong password and an unknown email, so neither is revealed.
+  INVALID_CREDENTIALS: 'Invalid email or password.',
+  INVALID_REFRESH_TOKEN: 'Invalid refresh token.',
+  UNAUTHENTICATED: 'Not signed in, or the access token is invalid or expired.',
+  FORBIDDEN: 'Not allowed.',
+  RATE_LIMITED: 'Too many attempts; try again later.',
+};
+
+/** An expected failure with a stable `extensions.code`; every other error is masked. */
+export class AuthError extends GraphQLError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, extra?: Record<string, unknown>) {
+    super(message ?? MESSAGES[code], { extensions: { code, ...extra } });
+    this.code = code;
+  }
+}
+
+export const badInput = (message: string, field?: string): AuthError =>
+  new AuthError('BAD_USER_INPUT', message, field ? { field } : undefined);
+
+/** Postgres unique_violation on a named constraint or index. */
+export function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = (err as { cause?: unknown })?.cause ?? err;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    (e as { code?: string }).code === '23505' &&
+    (e as { constraint_name?: string }).constraint_name === constraint
+  );
+}

@@ -1,0 +1,239 @@
+import { and, eq, ne, sql } from 'drizzle-orm';
+import type { Config } from '../config.js';
+import type { Db, Tx } from '../db/client.js';
+import type { ProfileRow, UserRow } from '../db/schema.js';
+import { identities, profiles, refreshTokens, sessions, users } from '../db/schema.js';
+import type { AccessClaims, AccessTokens } from './access-token.js';
+import { AuthError, isUniqueViolation } from './errors.js';
+import type { PasswordHasher } from './password.js';
+import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from './refresh-token.js';
+import { checkMetadata, checkPassword, normalizeEmail, PASSWORD_MAX, profileSeed } from './validate.js';
+
+export type UserView = {
+  id: string;
+  email: string;
+  role: string;
+  createdAt: Date;
+  lastSignInAt: Date | null;
+  userMetadata: Record<string, unknown>;
+  appMetadata: Record<string, unknown>;
+  /** Present when the auth path already read it, so the payload's user shows its own profile. */
+  preloadedProfile?: ProfileRow | null;
+};
+
+export type AuthPayload = {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'bearer';
+  expiresIn: number;
+  expiresAt: Date;
+  user: UserView;
+};
+
+export type ClientInfo = { ip: string | null; userAgent: string | null };
+export type SignOutScope = 'LOCAL' | 'GLOBAL' | 'OTHERS';
+
+export type AuthService = ReturnType<typeof createAuthService>;
+
+/**
+ * Sign-up, sign-in, refresh and sign-out: the only code that reads or writes schema auth.
+ * Runs on the auth pool, whose connections are authgate_auth; GraphQL requests never are.
+ */
+export function createAuthService(deps: {
+  db: Db;
+  tokens: AccessTokens;
+  passwords: PasswordHasher;
+  refreshKey: string;
+  config: Pick<Config, 'refresh'>;
+}) {
+  const { db, tokens, passwords, refreshKey, config } = deps;
+
+  async function issue(tx: Tx, user: UserRow, sessionId: string, refreshToken: string, method: string) {
+    const signed = await tokens.sign({
+      userId: user.id,
+      email: user.email,
+      sessionId,
+      appMetadata: user.rawAppMetaData,
+      userMetadata: user.rawUserMetaData,
+      amr: [{ method, timestamp: Math.floor(Date.now() / 1000) }],
+    });
+    const [profile] = await tx.select().from(profiles).where(eq(profiles.id, user.id));
+    return payload(signed.token, signed.claims, refreshToken, user, profile ?? null);
+  }
+
+  async function startSession(
+    tx: Tx,
+    user: UserRow,
+    client: ClientInfo,
+  ): Promise<{ sessionId: string; refreshToken: string }> {
+    const [session] = await tx
+      .insert(sessions)
+      .values({ userId: user.id, userAgent: client.userAgent?.slice(0, 512) ?? null, ip: client.ip })
+      .returning({ id: sessions.id });
+    if (!session) throw new Error('session insert returned nothing');
+    const refreshToken = newRefreshToken();
+    await tx.insert(refreshTokens).values({
+      tokenHash: hashRefreshToken(refreshToken),
+      userId: user.id,
+      sessionId: session.id,
+      expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
+    });
+    return { sessionId: session.id, refreshToken };
+  }
+
+  return {
+    async signUp(input: { email: string; password: string; data?: unknown }, client: ClientInfo): Promise<AuthPayload> {
+      const email = normalizeEmail(input.email);
+      checkPassword(input.password, email);
+      const metadata = checkMetadata(input.data);
+      const seed = profileSeed(metadata);
+      const hash = await passwords.hash(input.password);
+      try {
+        return await db.transaction(async (tx) => {
+          const [user] = await tx
+            .insert(users)
+            .values({
+              email,
+              encryptedPassword: hash,
+              rawUserMetaData: metadata,
+              rawAppMetaData: { provider: 'email', providers: ['email'] },
+              lastSignInAt: sql`now()`,
+            })
+            .returning();
+          if (!user) throw new Error('user insert returned nothing');
+          await tx.insert(identities).values({
+            userId: user.id,
+            provider: 'email',
+            providerId: user.id,
+            identityData: { sub: user.id, email },
+            lastSignInAt: sql`now()`,
+          });
+          await tx.insert(profiles).values({ id: user.id, ...seed });
+          const { sessionId, refreshToken } = await startSession(tx, user, client);
+          return issue(tx, user, sessionId, refreshToken, 'password');
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
+        if (isUniqueViolation(err, 'profiles_username_key')) throw new AuthError('USERNAME_TAKEN');
+        throw err;
+      }
+    },
+
+    async signIn(input: { email: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
+      const email = normalizeEmail(input.email);
+      // Longer than any accepted password: it cannot match, and hashing it is wasted work.
+      if ([...input.password].length > PASSWORD_MAX) throw new AuthError('INVALID_CREDENTIALS');
+      const [found] = await db.select().from(users).where(eq(users.email, email));
+      const ok = await passwords.verify(found?.encryptedPassword ?? null, input.password);
+      if (!found || !ok) throw new AuthError('INVALID_CREDENTIALS');
+      if (found.bannedUntil && found.bannedUntil > new Date())
+        throw new AuthError('FORBIDDEN', 'This account is banned.');
+      return db.transaction(async (tx) => {
+        const [user] = await tx
+          .update(users)
+          .set({ lastSignInAt: sql`now()` })
+          .where(eq(users.id, found.id))
+          .returning();
+        if (!user) throw new AuthError('INVALID_CREDENTIALS');
+        const { sessionId, refreshToken } = await startSession(tx, user, client);
+        return issue(tx, user, sessionId, refreshToken, 'password');
+      });
+    },
+
+    async refresh(presented: string): Promise<AuthPayload> {
+      if (!looksLikeRefreshToken(presented)) throw new AuthError('INVALID_REFRESH_TOKEN');
+      const outcome = await db.transaction(async (tx) => {
+        // The row lock serialises concurrent refreshes of one token: the first spends it,
+        // the others then see it spent and take the reuse-interval branch.
+        const [row] = await tx.execute<{
+          id: number;
+          user_id: string;
+          session_id: string;
+          spent: boolean;
+          within_reuse: boolean;
+          expired: boolean;
+          session_ended: boolean;
+        }>(sql`
+          select rt.id, rt.user_id, rt.session_id, rt.spent_at is not null as spent,
+                 coalesce(rt.spent_at > now() - make_interval(secs => ${config.refresh.reuseIntervalS}), false) as within_reuse,
+                 rt.expires_at <= now() as expired,
+                 coalesce(s.not_after <= now(), false) as session_ended
+          from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id
+          where rt.token_hash = ${hashRefreshToken(presented)}
+          for update of rt`);
+        if (!row || row.expired || row.session_ended) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
+        if (row.spent && !row.within_reuse) {
+          // A spent token replayed after the interval: treat as theft, end the session.
+          await tx.delete(sessions).where(eq(sessions.id, row.session_id));
+          return { error: new AuthError('INVALID_REFRESH_TOKEN') };
+        }
+        const [user] = await tx.select().from(users).where(eq(users.id, row.user_id));
+        if (!user) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
+        if (user.bannedUntil && user.bannedUntil > new Date())
+          return { error: new AuthError('FORBIDDEN', 'This account is banned.') };
+        const child = childRefreshToken(refreshKey, presented);
+        if (!row.spent) {
+          await tx.update(refreshTokens).set({ spentAt: sql`now()` }).where(eq(refreshTokens.id, row.id));
+          await tx.insert(refreshTokens).values({
+            tokenHash: hashRefreshToken(child),
+            userId: row.user_id,
+            sessionId: row.session_id,
+            parentId: row.id,
+            expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
+          });
+          await tx
+            .update(sessions)
+            .set({ refreshedAt: sql`now()`, updatedAt: sql`now()` })
+            .where(eq(sessions.id, row.session_id));
+        }
+        return { payload: await issue(tx, user, row.session_id, child, 'token_refresh') };
+      });
+      // Returned, not thrown, so the revocation above commits.
+      if ('error' in outcome) throw outcome.error;
+      return outcome.payload;
+    },
+
+    async signOut(claims: AccessClaims, scope: SignOutScope): Promise<boolean> {
+      const mine = eq(sessions.userId, claims.sub);
+      const where =
+        scope === 'GLOBAL'
+          ? mine
+          : scope === 'OTHERS'
+            ? and(mine, ne(sessions.id, claims.session_id))
+            : and(mine, eq(sessions.id, claims.session_id));
+      // Deleting the session cascades to its refresh tokens; its access tokens fail the
+      // liveness check of the next request.
+      await db.delete(sessions).where(where);
+      return true;
+    },
+  };
+}
+
+function payload(
+  accessToken: string,
+  claims: AccessClaims,
+  refreshToken: string,
+  user: UserRow,
+  profile: ProfileRow | null,
+): AuthPayload {
+  return {
+    accessToken,
+    refreshToken,
+    tokenType: 'bearer',
+    expiresIn: claims.exp - claims.iat,
+    expiresAt: new Date(claims.exp * 1000),
+    user: { ...toUserView(user), preloadedProfile: profile },
+  };
+}
+
+export function toUserView(user: UserRow): UserView {
+  return {
+    id: user.id,
+    email: user.email,
+    role: user.role,
+    createdAt: user.createdAt,
+    lastSignInAt: user.lastSignInAt,
+    userMetadata: user.rawUserMetaData,
+    appMetadata: user.rawAppMetaData,
+  };
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(4000).pipe(z.number().max(65535)),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATA_DIR: z.string().default('.data'),
+  EMBEDDED_PG_PORT: int(54329).pipe(z.number().max(65535)),
+  DB_POOL_MAX: int(10, 1),
+  AUTH_DB_POOL_MAX: int(4, 1),
+  DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
+  DB_CONNECT_TIMEOUT_S: int(5, 1),
+
+  JWT_ALG: z.enum(['HS256']).default('HS256'),
+  JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
+  JWT_ISSUER: z.string().min(1).default('authgate'),
+  ACCESS_TOKEN_TTL_S: int(3600, 30),
+  REFRESH_TOKEN_TTL_S: int(30 * 24 * 3600, 60),
+  REFRESH_REUSE_INTERVAL_S: int(10, 0),
+
+  ARGON2_MEMORY_KIB: int(19_456, 1024),
+  ARGON2_TIME_COST: int(2, 1),
+  ARGON2_PARALLELISM: int(1, 1),
+  ARGON2_MAX_CONCURRENT: int(2, 1),
+
+  GRAPHIQL: bool(true),
+  LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
+});
+
+export type Config = {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  db: { poolMax: number; authPoolMax: number; statementTimeoutMs: number; connectTimeoutS: number };
+  jwt: { alg: 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number };
+  refresh: { ttlS: number; reuseIntervalS: number };
+  argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
+  graphiql: boolean;
+  logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+};
+
+/** Parses the environment once; a bad value ends start-up with a one-line message naming it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
+  );
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') ?? 'environment';
+    // The message never echoes the value: it may be a secret.
+    throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    db: {
+      poolMax: e.DB_POOL_MAX,
+      authPoolMax: e.AUTH_DB_POOL_MAX,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      connectTimeoutS: e.DB_CONNECT_TIMEOUT_S,
+    },
+    jwt: { alg: e.JWT_ALG, secret: e.JWT_SECRET, issuer: e.JWT_ISSUER, accessTtlS: e.ACCESS_TOKEN_TTL_S },
+    refresh: { ttlS: e.REFRESH_TOKEN_TTL_S, reuseIntervalS: e.REFRESH_REUSE_INTERVAL_S },
+    argon2: {
+      memoryKiB: e.ARGON2_MEMORY_KIB,
+      timeCost: e.ARGON2_TIME_COST,
+      parallelism: e.ARGON2_PARALLELISM,
+      maxConcurrent: e.ARGON2_MAX_CONCURRENT,
+    },
+    graphiql: e.GRAPHIQL,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}

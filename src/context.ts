@@ -1,0 +1,103 @@
+import type { IncomingMessage } from 'node:http';
+import DataLoader from 'dataloader';
+import { inArray, sql } from 'drizzle-orm';
+import type { AccessClaims, AccessTokens } from './auth/access-token.js';
+import { AuthError } from './auth/errors.js';
+import type { AuthService, ClientInfo, UserView } from './auth/service.js';
+import type { Db } from './db/client.js';
+import { type Claims, type RequestTx, requestTx } from './db/rls.js';
+import { type ProfileRow, profiles } from './db/schema.js';
+
+export type Viewer = { id: string; sessionId: string };
+
+export type Context = {
+  viewer: Viewer | null;
+  /** The verified access-token claims, null for anon. */
+  accessClaims: AccessClaims | null;
+  /** A bad bearer token: the request fails with it before any database work. */
+  authError: AuthError | null;
+  tx: RequestTx;
+  loaders: Loaders;
+  auth: AuthService;
+  client: ClientInfo;
+};
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+export type ContextDeps = { db: Db; tokens: AccessTokens; auth: AuthService };
+
+/** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
+export async function createContext(
+  request: Request,
+  req: IncomingMessage | undefined,
+  deps: ContextDeps,
+): Promise<Context> {
+  let accessClaims: AccessClaims | null = null;
+  let authError: AuthError | null = null;
+  const header = request.headers.get('authorization');
+  if (header !== null) {
+    const match = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
+    try {
+      if (!match?.[1]) throw new AuthError('UNAUTHENTICATED');
+      accessClaims = await deps.tokens.verify(match[1]);
+    } catch (err) {
+      authError = err instanceof AuthError ? err : new AuthError('UNAUTHENTICATED');
+    }
+  }
+  const claims: Claims = accessClaims ? (accessClaims as unknown as Claims) : { role: 'anon' };
+  const tx = requestTx(deps.db, claims);
+  return {
+    viewer: accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null,
+    accessClaims,
+    authError,
+    tx,
+    loaders: createLoaders(tx),
+    auth: deps.auth,
+    client: {
+      ip: req?.socket.remoteAddress ?? null,
+      userAgent: request.headers.get('user-agent'),
+    },
+  };
+}
+
+/** Per-request batching: every nested lookup of a request is one query per kind. */
+function createLoaders(tx: RequestTx) {
+  return {
+    profile: new DataLoader<string, ProfileRow | null>(async (ids) => {
+      const db = await tx.get();
+      const rows = await db
+        .select()
+        .from(profiles)
+        .where(inArray(profiles.id, [...ids]));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    user: new DataLoader<string, UserView | null>(async (ids) => {
+      const db = await tx.get();
+      const rows = await db.execute<{
+        id: string;
+        email: string;
+        role: string;
+        created_at: string;
+        last_sign_in_at: string | null;
+        user_metadata: Record<string, unknown>;
+        app_metadata: Record<string, unknown>;
+      }>(sql`select * from auth.visible_users(${`{${ids.join(',')}}`}::uuid[])`);
+      const byId = new Map(
+        rows.map((r) => [
+          r.id,
+          {
+            id: r.id,
+            email: r.email,
+            role: r.role,
+            createdAt: new Date(r.created_at),
+            lastSignInAt: r.last_sign_in_at ? new Date(r.last_sign_in_at) : null,
+            userMetadata: r.user_metadata,
+            appMetadata: r.app_metadata,
+          } satisfies UserView,
+        ]),
+      );
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+  };
+}

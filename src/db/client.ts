@@ -1,0 +1,63 @@
+import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import type { Config } from '../config.js';
+import * as schema from './schema.js';
+
+export type Db = PostgresJsDatabase<typeof schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Pools = { app: Db; auth: Db; close: () => Promise<void> };
+
+export const LOGIN_ROLE = 'authgate_authenticator';
+
+/**
+ * Two pools of the same unprivileged login role: `app` carries GraphQL requests (each
+ * transaction switches to anon/authenticated), `auth` is the narrow path that may touch
+ * schema auth (its sessions start as authgate_auth). Separate pools keep a sign-in storm
+ * from starving ordinary reads.
+ */
+export function createPools(appUrl: string, config: Config, onQuery?: (query: string) => void): Pools {
+  const base = {
+    idle_timeout: 30,
+    connect_timeout: config.db.connectTimeoutS,
+    onnotice: () => {},
+  } as const;
+  const app = postgres(appUrl, {
+    ...base,
+    max: config.db.poolMax,
+    connection: {
+      application_name: 'authgate',
+      statement_timeout: config.db.statementTimeoutMs,
+    },
+  });
+  const auth = postgres(appUrl, {
+    ...base,
+    max: config.db.authPoolMax,
+    connection: {
+      application_name: 'authgate-auth',
+      statement_timeout: config.db.statementTimeoutMs,
+      role: 'authgate_auth',
+    },
+  });
+  return {
+    app: drizzle({
+      client: app,
+      schema,
+      casing: 'snake_case',
+      // Lets tests and the bench count statements per request; off in production.
+      ...(onQuery ? { logger: { logQuery: (query: string) => onQuery(query) } } : {}),
+    }),
+    auth: drizzle({ client: auth, schema, casing: 'snake_case' }),
+    close: async () => {
+      await Promise.all([app.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
+    },
+  };
+}
+
+/** The login URL of the gateway: the admin URL's server and database, our own role. */
+export function loginUrl(adminUrl: string, password: string): string {
+  const u = new URL(adminUrl);
+  u.username = LOGIN_ROLE;
+  u.password = password;
+  return u.toString();
+}

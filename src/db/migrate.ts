@@ -1,0 +1,62 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** How many migrations this build ships; /readyz wants the database to have them all. */
+export const SHIPPED_MIGRATIONS: number = (
+  JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: unknown[] }
+).entries.length;
+
+export type Provisioned = { loginPassword: string; jwtSecret: string; refreshKey: string };
+
+/**
+ * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist and the
+ * login role can sign in with its password. Serialised by an advisory lock so that several
+ * instances starting together do not race.
+ */
+export async function migrateAndProvision(adminUrl: string): Promise<Provisioned> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await sql`select pg_advisory_lock(hashtext('authgate:migrate'))`;
+    try {
+      await migrate(drizzle({ client: sql }), { migrationsFolder: MIGRATIONS_FOLDER });
+      const loginPassword = await secret(sql, 'login_password');
+      await sql`select authgate_private.set_login_password(${scramVerifier(loginPassword)})`;
+      return {
+        loginPassword,
+        jwtSecret: await secret(sql, 'jwt_secret'),
+        refreshKey: await secret(sql, 'refresh_token_key'),
+      };
+    } finally {
+      await sql`select pg_advisory_unlock(hashtext('authgate:migrate'))`;
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function secret(sql: postgres.Sql, name: string): Promise<string> {
+  await sql`insert into authgate_private.secrets (name, value)
+            values (${name}, ${randomBytes(32).toString('base64url')}) on conflict (name) do nothing`;
+  const [row] = await sql<{ value: string }[]>`select value from authgate_private.secrets where name = ${name}`;
+  if (!row) throw new Error(`secret ${name} missing after insert`);
+  return row.value;
+}
+
+/**
+ * A SCRAM-SHA-256 verifier (RFC 5802/7677), so the plain password is never sent as SQL and
+ * cannot surface in a statement log.
+ */
+export function scramVerifier(password: string, iterations = 4096): string {
+  const salt = randomBytes(16);
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}

@@ -1,0 +1,156 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  index,
+  jsonb,
+  pgPolicy,
+  pgRole,
+  pgSchema,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+// Roles are cluster-wide, so they are created idempotently by a custom migration
+// (drizzle/0001_roles_and_functions.sql); here they are only named for the policies.
+export const anonRole = pgRole('anon').existing();
+export const authenticatedRole = pgRole('authenticated').existing();
+export const authAdminRole = pgRole('authgate_auth').existing();
+
+export const authSchema = pgSchema('auth');
+
+const createdAt = () => timestamp({ withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp({ withTimezone: true }).notNull().defaultNow();
+
+export const users = authSchema.table(
+  'users',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    email: text().notNull(),
+    encryptedPassword: text(),
+    role: text().notNull().default('authenticated'),
+    rawUserMetaData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+    rawAppMetaData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+    emailConfirmedAt: timestamp({ withTimezone: true }),
+    isAnonymous: boolean().notNull().default(false),
+    bannedUntil: timestamp({ withTimezone: true }),
+    lastSignInAt: timestamp({ withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('users_email_key').on(t.email),
+    check('users_email_lower', sql`${t.email} = lower(btrim(${t.email}))`),
+  ],
+);
+
+export const identities = authSchema.table(
+  'identities',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    provider: text().notNull(),
+    providerId: text().notNull(),
+    identityData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+    lastSignInAt: timestamp({ withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('identities_provider_id_key').on(t.provider, t.providerId),
+    index('identities_user_id_idx').on(t.userId),
+  ],
+);
+
+export const sessions = authSchema.table(
+  'sessions',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    aal: text().notNull().default('aal1'),
+    userAgent: text(),
+    ip: text(),
+    notAfter: timestamp({ withTimezone: true }),
+    refreshedAt: timestamp({ withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('sessions_user_id_idx').on(t.userId)],
+);
+
+export const refreshTokens = authSchema.table(
+  'refresh_tokens',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    tokenHash: text().notNull(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    sessionId: uuid()
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    parentId: bigint({ mode: 'number' }),
+    spentAt: timestamp({ withTimezone: true }),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash),
+    index('refresh_tokens_session_id_idx').on(t.sessionId),
+  ],
+);
+
+const owner = sql`id = (select auth.uid())`;
+
+export const profiles = pgTable(
+  'profiles',
+  {
+    id: uuid()
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    username: text(),
+    fullName: text(),
+    avatarUrl: text(),
+    website: text(),
+    isPublic: boolean().notNull().default(true),
+    // Kept as Postgres text so keyset cursors carry the full microsecond value.
+    createdAt: timestamp({ withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    updatedAt: timestamp({ withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('profiles_username_key').on(sql`lower(${t.username})`),
+    index('profiles_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+    check('profiles_username_format', sql`${t.username} ~ '^[A-Za-z0-9_]{3,32}$'`),
+    pgPolicy('profiles_select_visible', {
+      for: 'select',
+      to: [anonRole, authenticatedRole],
+      using: sql`is_public or ${owner}`,
+    }),
+    pgPolicy('profiles_insert_own', {
+      for: 'insert',
+      to: authenticatedRole,
+      withCheck: owner,
+    }),
+    pgPolicy('profiles_update_own', {
+      for: 'update',
+      to: authenticatedRole,
+      using: owner,
+      withCheck: owner,
+    }),
+    // Sign-up creates the profile in the user's own transaction, before any token exists.
+    pgPolicy('profiles_insert_by_auth', { for: 'insert', to: authAdminRole, withCheck: sql`true` }),
+    pgPolicy('profiles_select_by_auth', { for: 'select', to: authAdminRole, using: sql`true` }),
+  ],
+);
+
+export type UserRow = typeof users.$inferSelect;
+export type ProfileRow = typeof profiles.$inferSelect;

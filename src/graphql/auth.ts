@@ -1,0 +1,68 @@
+import { AuthError } from '../auth/errors.js';
+import type { AuthPayload as Payload } from '../auth/service.js';
+import { builder } from './builder.js';
+import { User } from './user.js';
+
+const AuthPayload = builder.objectRef<Payload>('AuthPayload').implement({
+  fields: (t) => ({
+    accessToken: t.exposeString('accessToken'),
+    refreshToken: t.exposeString('refreshToken'),
+    tokenType: t.exposeString('tokenType', { description: 'Always "bearer".' }),
+    expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', description: 'When the access token expires.' }),
+    user: t.field({ type: User, resolve: (p) => p.user }),
+  }),
+});
+
+const SignUpInput = builder.inputType('SignUpInput', {
+  fields: (t) => ({
+    email: t.string({ required: true }),
+    password: t.string({ required: true }),
+    data: t.field({
+      type: 'JSON',
+      description: 'User metadata, stored as user_metadata; username, full_name, avatar_url, website seed the profile.',
+    }),
+  }),
+});
+
+const SignInInput = builder.inputType('SignInInput', {
+  fields: (t) => ({
+    email: t.string({ required: true }),
+    password: t.string({ required: true }),
+  }),
+});
+
+const SignOutScope = builder.enumType('SignOutScope', {
+  values: {
+    LOCAL: { description: 'This session.' },
+    GLOBAL: { description: 'Every session of the user.' },
+    OTHERS: { description: 'Every session of the user but this one.' },
+  } as const,
+});
+
+builder.mutationFields((t) => ({
+  signUp: t.field({
+    type: AuthPayload,
+    args: { input: t.arg({ type: SignUpInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.auth.signUp(input, ctx.client),
+  }),
+  signIn: t.field({
+    type: AuthPayload,
+    args: { input: t.arg({ type: SignInInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.auth.signIn(input, ctx.client),
+  }),
+  refresh: t.field({
+    type: AuthPayload,
+    description: 'Exchanges a refresh token for a new pair; the old refresh token is spent.',
+    args: { refreshToken: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.auth.refresh(args.refreshToken),
+  }),
+  signOut: t.boolean({
+    description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
+    args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
+    resolve: (_root, args, ctx) => {
+      if (!ctx.accessClaims) throw new AuthError('UNAUTHENTICATED');
+      return ctx.auth.signOut(ctx.accessClaims, args.scope ?? 'LOCAL');
+    },
+  }),
+}));

@@ -1,0 +1,77 @@
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { AuthError, type ErrorCode } from '../auth/errors.js';
+import type { Context } from '../context.js';
+
+/**
+ * Runs each execution inside the request's transaction and ends it once the result is
+ * known. A bad token fails here, before any connection is taken; a token whose session
+ * has ended fails on the transaction's first statement.
+ */
+export function useRequestTransaction(): Plugin<Context> {
+  return {
+    onExecute({ setExecuteFn, executeFn }) {
+      setExecuteFn(async (args) => {
+        const ctx = args.contextValue as Context;
+        if (ctx.authError) return { errors: [ctx.authError] };
+        let ok = false;
+        try {
+          // Revocation is checked up front, so even a mutation that never reads the
+          // database refuses an ended session.
+          if (ctx.viewer) await ctx.tx.get();
+          const result = await executeFn(args);
+          ok = true;
+          return result;
+        } catch (err) {
+          if (err instanceof AuthError) return { errors: [err] };
+          throw err;
+        } finally {
+          await ctx.tx.finish(ok);
+        }
+      });
+    },
+  };
+}
+
+const CONTRACT_CODES = new Set<string>([
+  'BAD_USER_INPUT',
+  'WEAK_PASSWORD',
+  'EMAIL_TAKEN',
+  'USERNAME_TAKEN',
+  'INVALID_CREDENTIALS',
+  'INVALID_REFRESH_TOKEN',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+] satisfies ErrorCode[]);
+
+/**
+ * Every error a client can cause carries one of the contract's codes: yoga's parse,
+ * validation and request errors become BAD_USER_INPUT (the original code stays in
+ * `reason`); masked internal errors keep INTERNAL_SERVER_ERROR.
+ */
+export function useContractErrorCodes(): Plugin {
+  const normalize = (err: GraphQLError): GraphQLError => {
+    const code = err.extensions?.code;
+    if (typeof code === 'string' && (CONTRACT_CODES.has(code) || code === 'INTERNAL_SERVER_ERROR')) return err;
+    return new GraphQLError(err.message, {
+      nodes: err.nodes,
+      source: err.source,
+      positions: err.positions,
+      path: err.path,
+      extensions: { ...err.extensions, code: 'BAD_USER_INPUT', ...(typeof code === 'string' ? { reason: code } : {}) },
+    });
+  };
+  return {
+    onResultProcess({ result, setResult }) {
+      const fix = (r: unknown): unknown => {
+        const errors = (r as { errors?: readonly GraphQLError[] } | null)?.errors;
+        if (!errors?.length) return r;
+        return { ...(r as object), errors: errors.map((e) => (e instanceof GraphQLError ? normalize(e) : e)) };
+      };
+      if (Array.isArray(result)) setResult(result.map(fix) as typeof result);
+      else if (result && typeof result === 'object' && !(Symbol.asyncIterator in result))
+        setResult(fix(result) as typeof result);
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { isUuid } from '../auth/access-token.js';
+import { AuthError, badInput, isUniqueViolation } from '../auth/errors.js';
+import { checkText, checkUrl, checkUsername, USERNAME } from '../auth/validate.js';
+import { type ProfileRow, profiles } from '../db/schema.js';
+import { builder } from './builder.js';
+
+export const Profile = builder.objectRef<ProfileRow>('Profile').implement({
+  description: "A user's public face. Row level security decides who sees it.",
+  fields: (t) => ({
+    id: t.exposeID('id', { description: "Equals the owning user's id." }),
+    username: t.exposeString('username', { nullable: true }),
+    fullName: t.exposeString('fullName', { nullable: true }),
+    avatarUrl: t.exposeString('avatarUrl', { nullable: true }),
+    website: t.exposeString('website', { nullable: true }),
+    isPublic: t.exposeBoolean('isPublic'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+type PageInfoShape = {
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+  startCursor: string | null;
+  endCursor: string | null;
+};
+type Edge = { cursor: string; node: ProfileRow };
+
+export const PageInfo = builder.objectRef<PageInfoShape>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
+    startCursor: t.exposeString('startCursor', { nullable: true }),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+  }),
+});
+
+const ProfileEdge = builder.objectRef<Edge>('ProfileEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.field({ type: Profile, resolve: (e) => e.node }),
+  }),
+});
+
+const ProfileConnection = builder.objectRef<{ edges: Edge[]; pageInfo: PageInfoShape }>('ProfileConnection').implement({
+  fields: (t) => ({
+    edges: t.field({ type: [ProfileEdge], resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+  }),
+});
+
+/** Opaque keyset cursor: the row's exact created_at text and id. */
+export function encodeCursor(row: { createdAt: string; id: string }): string {
+  return Buffer.from(JSON.stringify([row.createdAt, row.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && isUuid(parsed[1])) {
+      const createdAt = parsed[0];
+      if (createdAt.length <= 40 && !Number.isNaN(new Date(createdAt).getTime())) return { createdAt, id: parsed[1] };
+    }
+  } catch {}
+  throw badInput('The cursor is not valid.', 'after');
+}
+
+builder.queryField('profiles', (t) =>
+  t.field({
+    type: ProfileConnection,
+    description: 'Profiles the caller may see under row level security, newest first.',
+    args: {
+      first: t.arg.int({ defaultValue: 20 }),
+      after: t.arg.string(),
+    },
+    resolve: async (_root, args, ctx) => {
+      const first = args.first ?? 20;
+      if (first < 1 || first > 100) throw badInput('first must be between 1 and 100.', 'first');
+      const after = args.after ? decodeCursor(args.after) : null;
+      const db = await ctx.tx.get();
+      const rows = await db
+        .select()
+        .from(profiles)
+        .where(
+          after
+            ? or(
+                lt(profiles.createdAt, sql`${after.createdAt}::timestamptz`),
+                and(eq(profiles.createdAt, sql`${after.createdAt}::timestamptz`), lt(profiles.id, after.id)),
+              )
+            : undefined,
+        )
+        .orderBy(desc(profiles.createdAt), desc(profiles.id))
+        .limit(first + 1);
+      const page = rows.slice(0, first);
+      for (const row of page) ctx.loaders.profile.prime(row.id, row);
+      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage: rows.length > first,
+          // Forward paging only: there are rows before `after` by construction.
+          hasPreviousPage: after !== null,
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
+    },
+  }),
+);
+
+builder.queryField('profile', (t) =>
+  t.field({
+    type: Profile,
+    nullable: true,
+    description: 'One profile by id or by username (exactly one of them), or null when hidden or absent.',
+    args: { id: t.arg.id(), username: t.arg.string() },
+    resolve: async (_root, args, ctx) => {
+      const hasId = args.id !== null && args.id !== undefined;
+      const hasName = args.username !== null && args.username !== undefined;
+      if (hasId === hasName) throw badInput('Give exactly one of id and username.');
+      if (hasId) return isUuid(args.id) ? ctx.loaders.profile.load(String(args.id).toLowerCase()) : null;
+      const username = String(args.username);
+      if (!USERNAME.test(username)) return null;
+      const db = await ctx.tx.get();
+      const [row] = await db.select().from(profiles).where(sql`lower(${profiles.username}) = lower(${username})`);
+      return row ?? null;
+    },
+  }),
+);
+
+const UpdateProfileInput = builder.inputType('UpdateProfileInput', {
+  fields: (t) => ({
+    username: t.string(),
+    fullName: t.string(),
+    avatarUrl: t.string(),
+    website: t.string(),
+    isPublic: t.boolean(),
+  }),
+});
+
+builder.mutationField('updateProfile', (t) =>
+  t.field({
+    type: Profile,
+    description: "Updates the caller's own profile; fields left out stay as they are.",
+    args: { input: t.arg({ type: UpdateProfileInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const viewer = ctx.viewer;
+      if (!viewer) throw new AuthError('UNAUTHENTICATED');
+      const set: Partial<Pick<ProfileRow, 'username' | 'fullName' | 'avatarUrl' | 'website' | 'isPublic'>> = {};
+      // An explicit null clears a field; a field left out stays.
+      if (input.username !== undefined) set.username = input.username === null ? null : checkUsername(input.username);
+      if (input.fullName !== undefined)
+        set.fullName = input.fullName === null ? null : checkText(input.fullName, 'fullName');
+      if (input.avatarUrl !== undefined)
+        set.avatarUrl = input.avatarUrl === null ? null : checkUrl(input.avatarUrl, 'avatarUrl');
+      if (input.website !== undefined) set.website = input.website === null ? null : checkUrl(input.website, 'website');
+      if (input.isPublic !== undefined) {
+        if (input.isPublic === null) throw badInput('isPublic cannot be null.', 'isPublic');
+        set.isPublic = input.isPublic;
+      }
+      const db = await ctx.tx.get();
+      if (Object.keys(set).length === 0) {
+        const current = await ctx.loaders.profile.load(viewer.id);
+        if (!current) throw new AuthError('UNAUTHENTICATED');
+        return current;
+      }
+      try {
+        // A savepoint, so a refused update leaves the request's transaction usable.
+        const [row] = await db.transaction((sp) =>
+          sp.update(profiles).set(set).where(eq(profiles.id, viewer.id)).returning(),
+        );
+        if (!row) throw new AuthError('UNAUTHENTICATED');
+        ctx.loaders.profile.clear(row.id).prime(row.id, row);
+        return row;
+      } catch (err) {
+        if (isUniqueViolation(err, 'profiles_username_key')) throw new AuthError('USERNAME_TAKEN');
+        throw err;
+      }
+    },
+  }),
+);

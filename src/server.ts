@@ -1,0 +1,127 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { sql } from 'drizzle-orm';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createAccessTokens } from './auth/access-token.js';
+import { createPasswordHasher } from './auth/password.js';
+import { createAuthService } from './auth/service.js';
+import type { Config } from './config.js';
+import { type Context, createContext } from './context.js';
+import { createPools, loginUrl, type Pools } from './db/client.js';
+import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
+import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
+import { schema } from './graphql/index.js';
+import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
+import { createLogger } from './log.js';
+
+type ServerContext = { req: IncomingMessage; res: ServerResponse };
+
+export type Gateway = {
+  server: Server;
+  yoga: YogaServerInstance<ServerContext, Context>;
+  pools: Pools;
+  listen: (port: number, host?: string) => Promise<number>;
+  /** Stops taking requests, lets in-flight ones finish, then closes the pools. */
+  close: (drainMs?: number) => Promise<void>;
+};
+
+/** Migrates the database behind `adminUrl`, then builds the HTTP server on its own role. */
+export async function createGateway(
+  config: Config,
+  adminUrl: string,
+  opts: { onQuery?: (query: string) => void } = {},
+): Promise<Gateway> {
+  const secrets = await migrateAndProvision(adminUrl);
+  const pools = createPools(loginUrl(adminUrl, secrets.loginPassword), config, opts.onQuery);
+  const tokens = createAccessTokens({
+    secret: config.jwt.secret ?? secrets.jwtSecret,
+    issuer: config.jwt.issuer,
+    ttlS: config.jwt.accessTtlS,
+  });
+  const auth = createAuthService({
+    db: pools.auth,
+    tokens,
+    passwords: createPasswordHasher(config.argon2),
+    refreshKey: secrets.refreshKey,
+    config,
+  });
+
+  const yoga = createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: config.graphiql ? { title: 'authgate', defaultQuery: EXAMPLE_DOCUMENT } : false,
+    // The bundled GraphiQL: works without a CDN.
+    renderGraphiQL,
+    // Never dev mode: no stack or driver text reaches a client.
+    maskedErrors: { isDev: false },
+    logging: createLogger(config.logLevel),
+    context: ({ request, req }) => createContext(request, req, { db: pools.app, tokens, auth }),
+    plugins: [useRequestTransaction(), useContractErrorCodes()],
+  });
+
+  let draining = false;
+  const ready = async (): Promise<boolean> => {
+    try {
+      const rows = await withTimeout(
+        pools.app.execute<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+        2000,
+      );
+      return (rows[0]?.n ?? 0) >= SHIPPED_MIGRATIONS;
+    } catch {
+      return false;
+    }
+  };
+
+  const server = createServer((req, res) => {
+    if (draining) res.setHeader('Connection', 'close');
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/readyz') {
+      if (draining) return json(res, 503, { status: 'draining' });
+      void ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable' }));
+      return;
+    }
+    void yoga(req, res);
+  });
+
+  return {
+    server,
+    yoga,
+    pools,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const address = server.address();
+          resolve(typeof address === 'object' && address ? address.port : port);
+        });
+      }),
+    close: async (drainMs = 0) => {
+      draining = true;
+      // Keep accepting briefly so requests already on the wire are not reset (Node >= 19
+      // destroys connections whose request is not parsed yet when close() runs).
+      if (drainMs > 0) await new Promise((r) => setTimeout(r, drainMs));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await pools.close();
+    },
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { createGateway, type Gateway } from '../src/server.js';
+
+// Tests read GraphQL responses dynamically and assert on their shape, so `any` is the honest type here.
+export type GqlResponse<T = Record<string, any>> = {
+  status: number;
+  data?: T | null;
+  errors?: Array<{ message: string; path?: string[]; extensions?: Record<string, unknown> }>;
+};
+
+export type TestGateway = {
+  url: string;
+  gateway: Gateway;
+  /** Superuser connection to this file's own database, for setup and SQL-level checks. */
+  admin: postgres.Sql;
+  dbUrl: string;
+  queries: string[];
+  gql: <T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+    headers?: Record<string, string>,
+  ) => Promise<GqlResponse<T>>;
+  close: () => Promise<void>;
+};
+
+/**
+ * A real gateway on a real HTTP port, on a fresh database of the run's Postgres.
+ * `env` overrides configuration the way an operator would.
+ */
+export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+  const root = inject('adminUrl');
+  const name = `authgate_t_${randomBytes(6).toString('hex')}`;
+  const server = postgres(root, { max: 1, onnotice: () => {} });
+  await server.unsafe(`create database ${name}`);
+  await server.end();
+  const u = new URL(root);
+  u.pathname = `/${name}`;
+  const dbUrl = u.toString();
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env });
+  const queries: string[] = [];
+  const gateway = await createGateway(config, dbUrl, { onQuery: (q) => queries.push(q) });
+  const port = await gateway.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const admin = postgres(dbUrl, { max: 2, onnotice: () => {} });
+  return {
+    url,
+    gateway,
+    admin,
+    dbUrl,
+    queries,
+    gql: async (query, variables, token, headers) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...headers,
+        },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as GqlResponse;
+      return { ...body, status: res.status } as GqlResponse<any>;
+    },
+    close: async () => {
+      await gateway.close();
+      await admin.end();
+      const s = postgres(root, { max: 1, onnotice: () => {} });
+      await s.unsafe(`drop database if exists ${name} with (force)`);
+      await s.end();
+    },
+  };
+}
+
+let seq = 0;
+/** A fresh, valid email per call. */
+export const email = (tag = 'user'): string => `${tag}${Date.now().toString(36)}${(seq++).toString(36)}@example.com`;
+export const PASSWORD = 'correct horse battery';
+
+export const SIGN_UP = /* GraphQL */ `
+  mutation SignUp($input: SignUpInput!) {
+    signUp(input: $input) {
+      accessToken refreshToken tokenType expiresIn expiresAt
+      user { id email role createdAt lastSignInAt userMetadata appMetadata
+             profile { id username fullName avatarUrl website isPublic createdAt updatedAt } }
+    }
+  }`;
+export const SIGN_IN = /* GraphQL */ `
+  mutation SignIn($input: SignInInput!) {
+    signIn(input: $input) { accessToken refreshToken tokenType expiresIn expiresAt user { id email lastSignInAt } }
+  }`;
+export const REFRESH = /* GraphQL */ `
+  mutation Refresh($token: String!) {
+    refresh(refreshToken: $token) { accessToken refreshToken expiresIn user { id } }
+  }`;
+export const ME = /* GraphQL */ `query Me { me { id email role userMetadata appMetadata profile { id username isPublic } } }`;
+
+export type Session = { accessToken: string; refreshToken: string; userId: string; email: string };
+
+/** Signs up a new user and returns its tokens. */
+export async function signUp(t: TestGateway, data?: Record<string, unknown>, mail = email()): Promise<Session> {
+  const res = await t.gql(SIGN_UP, { input: { email: mail, password: PASSWORD, data } });
+  if (!res.data?.signUp) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`);
+  const p = res.data.signUp;
+  return { accessToken: p.accessToken, refreshToken: p.refreshToken, userId: p.user.id, email: mail };
+}
+
+export const codeOf = (res: GqlResponse): unknown => res.errors?.[0]?.extensions?.code;
