@@ -19,12 +19,16 @@ const EnvSchema = z.object({
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
   DB_CONNECT_TIMEOUT_S: int(5, 1),
 
-  JWT_ALG: z.enum(['HS256']).default('HS256'),
+  JWT_ALG: z.enum(['ES256', 'HS256']).default('ES256'),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
   JWT_ISSUER: z.string().min(1).default('authgate'),
   ACCESS_TOKEN_TTL_S: int(3600, 30),
   REFRESH_TOKEN_TTL_S: int(30 * 24 * 3600, 60),
   REFRESH_REUSE_INTERVAL_S: int(10, 0),
+  SESSION_TIMEBOX_S: int(0, 0),
+  SESSION_INACTIVITY_TIMEOUT_S: int(0, 0),
+  SERVICE_ROLE_TOKEN_TTL_S: int(10 * 365 * 24 * 3600, 60),
+  PG_SETTINGS_POSTGRAPHILE: bool(false),
 
   ARGON2_MEMORY_KIB: int(19_456, 1024),
   ARGON2_TIME_COST: int(2, 1),
@@ -43,8 +47,12 @@ export type Config = {
   dataDir: string;
   embeddedPgPort: number;
   db: { poolMax: number; authPoolMax: number; statementTimeoutMs: number; connectTimeoutS: number };
-  jwt: { alg: 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number };
+  jwt: { alg: 'ES256' | 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number };
   refresh: { ttlS: number; reuseIntervalS: number };
+  sessions: { timeboxS: number; inactivityTimeoutS: number };
+  serviceRoleTokenTtlS: number;
+  /** Also set PostGraphile's jwt.claims.<claim> settings beside request.jwt.claims. */
+  postgraphileSettings: boolean;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   graphiql: boolean;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
@@ -77,6 +85,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     jwt: { alg: e.JWT_ALG, secret: e.JWT_SECRET, issuer: e.JWT_ISSUER, accessTtlS: e.ACCESS_TOKEN_TTL_S },
     refresh: { ttlS: e.REFRESH_TOKEN_TTL_S, reuseIntervalS: e.REFRESH_REUSE_INTERVAL_S },
+    sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
+    serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,
+    postgraphileSettings: e.PG_SETTINGS_POSTGRAPHILE,
     argon2: {
       memoryKiB: e.ARGON2_MEMORY_KIB,
       timeCost: e.ARGON2_TIME_COST,

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import DataLoader from 'dataloader';
 import { inArray, sql } from 'drizzle-orm';
-import type { AccessClaims, AccessTokens } from './auth/access-token.js';
+import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
+import type { AdminService } from './auth/admin.js';
 import { AuthError } from './auth/errors.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
 import type { Db } from './db/client.js';
@@ -12,6 +13,8 @@ export type Viewer = { id: string; sessionId: string };
 
 export type Context = {
   viewer: Viewer | null;
+  /** A service-role token: admin fields open, RLS bypassed. */
+  service: boolean;
   /** The verified access-token claims, null for anon. */
   accessClaims: AccessClaims | null;
   /** A bad bearer token: the request fails with it before any database work. */
@@ -19,12 +22,19 @@ export type Context = {
   tx: RequestTx;
   loaders: Loaders;
   auth: AuthService;
+  admin: AdminService;
   client: ClientInfo;
 };
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
-export type ContextDeps = { db: Db; tokens: AccessTokens; auth: AuthService };
+export type ContextDeps = {
+  db: Db;
+  tokens: AccessTokens;
+  auth: AuthService;
+  admin: AdminService;
+  postgraphileSettings?: boolean;
+};
 
 /** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
 export async function createContext(
@@ -32,27 +42,30 @@ export async function createContext(
   req: IncomingMessage | undefined,
   deps: ContextDeps,
 ): Promise<Context> {
-  let accessClaims: AccessClaims | null = null;
+  let verified: Verified | null = null;
   let authError: AuthError | null = null;
   const header = request.headers.get('authorization');
   if (header !== null) {
     const match = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
     try {
       if (!match?.[1]) throw new AuthError('UNAUTHENTICATED');
-      accessClaims = await deps.tokens.verify(match[1]);
+      verified = await deps.tokens.verify(match[1]);
     } catch (err) {
       authError = err instanceof AuthError ? err : new AuthError('UNAUTHENTICATED');
     }
   }
-  const claims: Claims = accessClaims ? (accessClaims as unknown as Claims) : { role: 'anon' };
-  const tx = requestTx(deps.db, claims);
+  const accessClaims = verified?.kind === 'user' ? verified.claims : null;
+  const claims: Claims = verified ? (verified.claims as unknown as Claims) : { role: 'anon' };
+  const tx = requestTx(deps.db, claims, deps.postgraphileSettings ?? false);
   return {
     viewer: accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null,
+    service: verified?.kind === 'service',
     accessClaims,
     authError,
     tx,
     loaders: createLoaders(tx),
     auth: deps.auth,
+    admin: deps.admin,
     client: {
       ip: req?.socket.remoteAddress ?? null,
       userAgent: request.headers.get('user-agent'),

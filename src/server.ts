@@ -2,9 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { sql } from 'drizzle-orm';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { createAccessTokens } from './auth/access-token.js';
+import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
+import { createAdminService } from './auth/admin.js';
 import { createPasswordHasher } from './auth/password.js';
 import { createAuthService } from './auth/service.js';
+import { createKeyStore } from './auth/signing-keys.js';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
@@ -20,6 +22,7 @@ export type Gateway = {
   server: Server;
   yoga: YogaServerInstance<ServerContext, Context>;
   pools: Pools;
+  tokens: AccessTokens;
   listen: (port: number, host?: string) => Promise<number>;
   /** Stops taking requests, lets in-flight ones finish, then closes the pools. */
   close: (drainMs?: number) => Promise<void>;
@@ -33,8 +36,9 @@ export async function createGateway(
 ): Promise<Gateway> {
   const secrets = await migrateAndProvision(adminUrl);
   const pools = createPools(loginUrl(adminUrl, secrets.loginPassword), config, opts.onQuery);
+  const keys = config.jwt.alg === 'ES256' ? createKeyStore(pools.authSql, config.jwt.accessTtlS) : undefined;
   const tokens = createAccessTokens({
-    secret: config.jwt.secret ?? secrets.jwtSecret,
+    mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
     issuer: config.jwt.issuer,
     ttlS: config.jwt.accessTtlS,
   });
@@ -46,6 +50,8 @@ export async function createGateway(
     config,
   });
 
+  const admin = createAdminService(pools.auth);
+
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -56,7 +62,14 @@ export async function createGateway(
     // Never dev mode: no stack or driver text reaches a client.
     maskedErrors: { isDev: false },
     logging: createLogger(config.logLevel),
-    context: ({ request, req }) => createContext(request, req, { db: pools.app, tokens, auth }),
+    context: ({ request, req }) =>
+      createContext(request, req, {
+        db: pools.app,
+        tokens,
+        auth,
+        admin,
+        postgraphileSettings: config.postgraphileSettings,
+      }),
     plugins: [useRequestTransaction(), useContractErrorCodes()],
   });
 
@@ -77,6 +90,14 @@ export async function createGateway(
     if (draining) res.setHeader('Connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/.well-known/jwks.json') {
+      if (!keys) return json(res, 200, { keys: [] });
+      void keys.jwks().then(
+        (body) => json(res, 200, body, 'public, max-age=60'),
+        () => json(res, 503, { status: 'unavailable' }),
+      );
+      return;
+    }
     if (path === '/readyz') {
       if (draining) return json(res, 503, { status: 'draining' });
       void ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable' }));
@@ -89,6 +110,7 @@ export async function createGateway(
     server,
     yoga,
     pools,
+    tokens,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -106,13 +128,14 @@ export async function createGateway(
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      keys?.stop();
       await pools.close();
     },
   };
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+function json(res: ServerResponse, status: number, body: unknown, cache = 'no-store'): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': cache });
   res.end(JSON.stringify(body));
 }
 

@@ -58,7 +58,9 @@ describe('signUp', () => {
       avatarUrl: null,
       isPublic: true,
     });
-    expect(decodeProtectedHeader(p.accessToken).alg).toBe('HS256');
+    const header = decodeProtectedHeader(p.accessToken);
+    expect(header.alg).toBe('ES256');
+    expect(header.kid).toEqual(expect.any(String));
     const claims = decodeJwt(p.accessToken);
     expect(claims).toMatchObject({
       sub: p.user.id,

@@ -1,5 +1,6 @@
-import { jwtVerify, SignJWT } from 'jose';
+import { type CryptoKey, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { AuthError } from './errors.js';
+import type { KeyStore } from './signing-keys.js';
 
 export type AccessClaims = {
   iss: string;
@@ -17,6 +18,11 @@ export type AccessClaims = {
   is_anonymous: boolean;
 };
 
+/** A trusted back end's identity: Postgres role service_role, which bypasses RLS. */
+export type ServiceClaims = { iss: string; role: 'service_role'; iat: number; exp: number };
+
+export type Verified = { kind: 'user'; claims: AccessClaims } | { kind: 'service'; claims: ServiceClaims };
+
 export type TokenSubject = {
   userId: string;
   email: string;
@@ -26,20 +32,46 @@ export type TokenSubject = {
   amr: AccessClaims['amr'];
 };
 
+export type SigningMode = { alg: 'HS256'; secret: string } | { alg: 'ES256'; keys: KeyStore };
+
 export type AccessTokens = {
   ttlS: number;
   sign: (subject: TokenSubject) => Promise<{ token: string; claims: AccessClaims }>;
+  signServiceRole: (ttlS: number) => Promise<string>;
   /** Verified claims, or UNAUTHENTICATED; never decodes without verifying. */
-  verify: (token: string) => Promise<AccessClaims>;
+  verify: (token: string) => Promise<Verified>;
 };
 
 // Far above any token we issue; bounds the work a stranger can make us do.
 const MAX_TOKEN_LENGTH = 8192;
-const ALGORITHMS = ['HS256'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 
-/** HS256 access tokens with the Supabase claim set. */
-export function createAccessTokens(opts: { secret: string; issuer: string; ttlS: number }): AccessTokens {
-  const key = new TextEncoder().encode(opts.secret);
+/**
+ * Access tokens with the Supabase claim set. ES256 (kid in the header, keys from the key
+ * store) or HS256 with a shared secret; exactly one algorithm is accepted, so a token
+ * "signed" with alg none or with the public key as an HMAC secret never verifies.
+ */
+export function createAccessTokens(opts: { mode: SigningMode; issuer: string; ttlS: number }): AccessTokens {
+  const { mode } = opts;
+  const hmacKey = mode.alg === 'HS256' ? new TextEncoder().encode(mode.secret) : undefined;
+
+  const signPayload = async (payload: JWTPayload): Promise<string> => {
+    if (mode.alg === 'HS256') {
+      return new SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(hmacKey!);
+    }
+    const { kid, key } = await mode.keys.current();
+    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid }).sign(key);
+  };
+
+  const keyFor = async (header: JWTHeaderParameters): Promise<CryptoKey | Uint8Array> => {
+    if (mode.alg === 'HS256') return hmacKey!;
+    const key =
+      typeof header.kid === 'string' && header.kid.length <= 128 ? await mode.keys.verifier(header.kid) : null;
+    if (!key) throw new Error('unknown kid');
+    return key;
+  };
+
   return {
     ttlS: opts.ttlS,
     async sign(s) {
@@ -59,28 +91,36 @@ export function createAccessTokens(opts: { secret: string; issuer: string; ttlS:
         amr: s.amr,
         is_anonymous: false,
       };
-      const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(key);
-      return { token, claims };
+      return { token: await signPayload(claims), claims };
+    },
+    async signServiceRole(ttlS) {
+      const iat = Math.floor(Date.now() / 1000);
+      return signPayload({ iss: opts.issuer, role: 'service_role', iat, exp: iat + ttlS });
     },
     async verify(token) {
       if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('UNAUTHENTICATED');
       try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: ALGORITHMS,
+        const { payload } = await jwtVerify(token, keyFor, {
+          algorithms: [mode.alg],
           issuer: opts.issuer,
-          audience: 'authenticated',
-          requiredClaims: ['sub', 'exp', 'iat', 'session_id', 'role'],
+          requiredClaims: ['exp', 'iat', 'role'],
         });
-        if (payload.role !== 'authenticated' || typeof payload.session_id !== 'string' || !isUuid(payload.sub)) {
+        if (payload.role === 'service_role' && payload.sub === undefined) {
+          return { kind: 'service', claims: payload as unknown as ServiceClaims };
+        }
+        const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+        if (
+          payload.role !== 'authenticated' ||
+          !aud.includes('authenticated') ||
+          !isUuid(payload.sub) ||
+          !isUuid(payload.session_id)
+        ) {
           throw new Error('unexpected claims');
         }
-        return payload as unknown as AccessClaims;
+        return { kind: 'user', claims: payload as unknown as AccessClaims };
       } catch {
         throw new AuthError('UNAUTHENTICATED');
       }
     },
   };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);

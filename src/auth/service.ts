@@ -1,10 +1,11 @@
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm';
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Config } from '../config.js';
 import type { Db, Tx } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
 import { identities, profiles, refreshTokens, sessions, users } from '../db/schema.js';
 import type { AccessClaims, AccessTokens } from './access-token.js';
-import { AuthError, isUniqueViolation } from './errors.js';
+import { AuthError, badInput, isUniqueViolation } from './errors.js';
 import type { PasswordHasher } from './password.js';
 import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from './refresh-token.js';
 import { checkMetadata, checkPassword, normalizeEmail, PASSWORD_MAX, profileSeed } from './validate.js';
@@ -30,6 +31,16 @@ export type AuthPayload = {
   user: UserView;
 };
 
+export type SessionView = {
+  id: string;
+  createdAt: Date;
+  updatedAt: Date;
+  lastActiveAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+  current: boolean;
+};
+
 export type ClientInfo = { ip: string | null; userAgent: string | null };
 export type SignOutScope = 'LOCAL' | 'GLOBAL' | 'OTHERS';
 
@@ -44,7 +55,7 @@ export function createAuthService(deps: {
   tokens: AccessTokens;
   passwords: PasswordHasher;
   refreshKey: string;
-  config: Pick<Config, 'refresh'>;
+  config: Pick<Config, 'refresh' | 'sessions'>;
 }) {
   const { db, tokens, passwords, refreshKey, config } = deps;
 
@@ -68,7 +79,12 @@ export function createAuthService(deps: {
   ): Promise<{ sessionId: string; refreshToken: string }> {
     const [session] = await tx
       .insert(sessions)
-      .values({ userId: user.id, userAgent: client.userAgent?.slice(0, 512) ?? null, ip: client.ip })
+      .values({
+        userId: user.id,
+        userAgent: client.userAgent?.slice(0, 512) ?? null,
+        ip: client.ip,
+        notAfter: config.sessions.timeboxS > 0 ? sql`now() + make_interval(secs => ${config.sessions.timeboxS})` : null,
+      })
       .returning({ id: sessions.id });
     if (!session) throw new Error('session insert returned nothing');
     const refreshToken = newRefreshToken();
@@ -157,7 +173,9 @@ export function createAuthService(deps: {
           select rt.id, rt.user_id, rt.session_id, rt.spent_at is not null as spent,
                  coalesce(rt.spent_at > now() - make_interval(secs => ${config.refresh.reuseIntervalS}), false) as within_reuse,
                  rt.expires_at <= now() as expired,
-                 coalesce(s.not_after <= now(), false) as session_ended
+                 coalesce(s.not_after <= now(), false)
+                   or (${config.sessions.inactivityTimeoutS}::int > 0 and coalesce(s.refreshed_at, s.created_at)
+                       < now() - make_interval(secs => ${config.sessions.inactivityTimeoutS})) as session_ended
           from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id
           where rt.token_hash = ${hashRefreshToken(presented)}
           for update of rt`);
@@ -204,6 +222,97 @@ export function createAuthService(deps: {
       // Deleting the session cascades to its refresh tokens; its access tokens fail the
       // liveness check of the next request.
       await db.delete(sessions).where(where);
+      return true;
+    },
+
+    /** The user's live sessions, newest first. */
+    async sessions(viewer: { id: string; sessionId: string }): Promise<SessionView[]> {
+      const rows = await db
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.userId, viewer.id), or(isNull(sessions.notAfter), gt(sessions.notAfter, sql`now()`))))
+        .orderBy(desc(sessions.createdAt));
+      return rows.map((r) => ({
+        id: r.id,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+        lastActiveAt: r.refreshedAt ?? r.createdAt,
+        userAgent: r.userAgent,
+        ip: r.ip,
+        current: r.id === viewer.sessionId,
+      }));
+    },
+
+    /** Ends one of the caller's own sessions; false when it is not theirs or not there. */
+    async revokeSession(userId: string, sessionId: string): Promise<boolean> {
+      const gone = await db
+        .delete(sessions)
+        .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
+        .returning({ id: sessions.id });
+      return gone.length > 0;
+    },
+
+    /**
+     * Email, password and metadata of the caller. A new password needs the current one and
+     * ends every other session; metadata keys are merged into user_metadata.
+     */
+    async updateUser(
+      viewer: { id: string; sessionId: string },
+      input: { email?: string | null; password?: string | null; currentPassword?: string | null; data?: unknown },
+    ): Promise<UserView> {
+      const [current] = await db.select().from(users).where(eq(users.id, viewer.id));
+      if (!current) throw new AuthError('UNAUTHENTICATED');
+      const set: PgUpdateSetSource<typeof users> = {};
+      const email = input.email == null ? current.email : normalizeEmail(input.email);
+      if (email !== current.email) set.email = email;
+      if (input.data != null) {
+        const merged = checkMetadata({ ...current.rawUserMetaData, ...checkMetadata(input.data) });
+        set.rawUserMetaData = merged;
+      }
+      if (input.password != null) {
+        if (input.currentPassword == null)
+          throw badInput('currentPassword is required to change the password.', 'currentPassword');
+        checkPassword(input.password, email);
+        if (
+          [...input.currentPassword].length > PASSWORD_MAX ||
+          !(await passwords.verify(current.encryptedPassword, input.currentPassword))
+        ) {
+          throw new AuthError('INVALID_CREDENTIALS', 'The current password is wrong.');
+        }
+        set.encryptedPassword = await passwords.hash(input.password);
+      }
+      if (Object.keys(set).length === 0) return toUserView(current);
+      try {
+        return await db.transaction(async (tx) => {
+          const [user] = await tx.update(users).set(set).where(eq(users.id, viewer.id)).returning();
+          if (!user) throw new AuthError('UNAUTHENTICATED');
+          if (set.email) {
+            await tx
+              .update(identities)
+              .set({
+                identityData: sql`${identities.identityData} || ${JSON.stringify({ email })}::jsonb`,
+                updatedAt: sql`now()`,
+              })
+              .where(and(eq(identities.userId, user.id), eq(identities.provider, 'email')));
+          }
+          if (set.encryptedPassword) {
+            await tx.delete(sessions).where(and(eq(sessions.userId, user.id), ne(sessions.id, viewer.sessionId)));
+          }
+          return toUserView(user);
+        });
+      } catch (err) {
+        if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
+        throw err;
+      }
+    },
+
+    /** Deletes the caller after checking the password; profile, sessions and tokens cascade. */
+    async deleteAccount(userId: string, password: string): Promise<boolean> {
+      const [user] = await db.select().from(users).where(eq(users.id, userId));
+      const ok =
+        [...password].length <= PASSWORD_MAX && (await passwords.verify(user?.encryptedPassword ?? null, password));
+      if (!user || !ok) throw new AuthError('INVALID_CREDENTIALS');
+      await db.delete(users).where(eq(users.id, userId));
       return true;
     },
   };

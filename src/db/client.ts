@@ -6,7 +6,7 @@ import * as schema from './schema.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-export type Pools = { app: Db; auth: Db; close: () => Promise<void> };
+export type Pools = { app: Db; auth: Db; authSql: postgres.Sql; close: () => Promise<void> };
 
 export const LOGIN_ROLE = 'authgate_authenticator';
 
@@ -48,6 +48,7 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
       ...(onQuery ? { logger: { logQuery: (query: string) => onQuery(query) } } : {}),
     }),
     auth: drizzle({ client: auth, schema, casing: 'snake_case' }),
+    authSql: auth,
     close: async () => {
       await Promise.all([app.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
     },

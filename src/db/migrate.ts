@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { ensureSigningKey } from '../auth/signing-keys.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -27,6 +28,7 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
       await migrate(drizzle({ client: sql }), { migrationsFolder: MIGRATIONS_FOLDER });
       const loginPassword = await secret(sql, 'login_password');
       await sql`select authgate_private.set_login_password(${scramVerifier(loginPassword)})`;
+      await ensureSigningKey(sql);
       return {
         loginPassword,
         jwtSecret: await secret(sql, 'jwt_secret'),

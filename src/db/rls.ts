@@ -22,7 +22,7 @@ class Rollback extends Error {}
  * tokens fail on their next request. Nothing is reset afterwards: the settings die with
  * the transaction.
  */
-export function requestTx(db: Db, claims: Claims): RequestTx {
+export function requestTx(db: Db, claims: Claims, postgraphile = false): RequestTx {
   let opened: Promise<Tx> | undefined;
   let release: ((ok: boolean) => void) | undefined;
   let done: Promise<unknown> | undefined;
@@ -38,6 +38,7 @@ export function requestTx(db: Db, claims: Claims): RequestTx {
           const sessionId = claims.session_id;
           const [row] = await tx.execute<{ live: boolean | null }>(sql`
             select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                   ${postgraphile ? postgraphileSettings(claims) : sql``}
                    set_config('role', ${claims.role}, true),
                    ${sessionId && claims.sub ? sql`auth.session_is_live(${sessionId}::uuid, ${claims.sub}::uuid)` : sql`null::boolean`} as live`);
           if (sessionId && row?.live !== true) throw new AuthError('UNAUTHENTICATED');
@@ -65,4 +66,16 @@ export function requestTx(db: Db, claims: Claims): RequestTx {
       await done;
     },
   };
+}
+
+/**
+ * PostGraphile's convention: one `jwt.claims.<claim>` setting per top-level claim, objects
+ * as JSON, so policies written for PostGraphile (`current_setting('jwt.claims.sub')`) work.
+ * Claim names are checked, never spliced unchecked: they become part of a setting name.
+ */
+function postgraphileSettings(claims: Claims) {
+  const parts = Object.entries(claims)
+    .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(k))
+    .map(([k, v]) => sql`set_config(${`jwt.claims.${k}`}, ${typeof v === 'string' ? v : JSON.stringify(v)}, true),`);
+  return sql.join(parts, sql` `);
 }

@@ -109,6 +109,16 @@ export const refreshTokens = authSchema.table(
   ],
 );
 
+export const signingKeys = authSchema.table('signing_keys', {
+  kid: text().primaryKey(),
+  alg: text().notNull(),
+  publicJwk: jsonb().$type<Record<string, unknown>>().notNull(),
+  privateJwk: jsonb().$type<Record<string, unknown>>().notNull(),
+  createdAt: createdAt(),
+  // Set when a newer key takes over; the key still verifies for one access-token lifetime.
+  retiredAt: timestamp({ withTimezone: true }),
+});
+
 const owner = sql`id = (select auth.uid())`;
 
 export const profiles = pgTable(
@@ -153,4 +163,5 @@ export const profiles = pgTable(
 );
 
 export type UserRow = typeof users.$inferSelect;
+export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type ProfileRow = typeof profiles.$inferSelect;

@@ -3,5 +3,8 @@ import './scalars.js';
 import './profile.js';
 import './user.js';
 import './auth.js';
+import './session.js';
+import './account.js';
+import './admin.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

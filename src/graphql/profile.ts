@@ -4,6 +4,7 @@ import { AuthError, badInput, isUniqueViolation } from '../auth/errors.js';
 import { checkText, checkUrl, checkUsername, USERNAME } from '../auth/validate.js';
 import { type ProfileRow, profiles } from '../db/schema.js';
 import { builder } from './builder.js';
+import { decodeCursor, encodeCursor, firstArg } from './cursor.js';
 
 export const Profile = builder.objectRef<ProfileRow>('Profile').implement({
   description: "A user's public face. Row level security decides who sees it.",
@@ -50,22 +51,6 @@ const ProfileConnection = builder.objectRef<{ edges: Edge[]; pageInfo: PageInfoS
   }),
 });
 
-/** Opaque keyset cursor: the row's exact created_at text and id. */
-export function encodeCursor(row: { createdAt: string; id: string }): string {
-  return Buffer.from(JSON.stringify([row.createdAt, row.id])).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && isUuid(parsed[1])) {
-      const createdAt = parsed[0];
-      if (createdAt.length <= 40 && !Number.isNaN(new Date(createdAt).getTime())) return { createdAt, id: parsed[1] };
-    }
-  } catch {}
-  throw badInput('The cursor is not valid.', 'after');
-}
-
 builder.queryField('profiles', (t) =>
   t.field({
     type: ProfileConnection,
@@ -75,8 +60,7 @@ builder.queryField('profiles', (t) =>
       after: t.arg.string(),
     },
     resolve: async (_root, args, ctx) => {
-      const first = args.first ?? 20;
-      if (first < 1 || first > 100) throw badInput('first must be between 1 and 100.', 'first');
+      const first = firstArg(args.first);
       const after = args.after ? decodeCursor(args.after) : null;
       const db = await ctx.tx.get();
       const rows = await db

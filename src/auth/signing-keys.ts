@@ -1,0 +1,101 @@
+import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type postgres from 'postgres';
+
+export type SigningKey = { kid: string; key: CryptoKey };
+
+export type KeyStore = {
+  /** The newest unretired key: it signs every new token. */
+  current: () => Promise<SigningKey>;
+  /** A key that may still verify tokens, or null (after one bounded reload for an unknown kid). */
+  verifier: (kid: string) => Promise<CryptoKey | null>;
+  /** The public keys whose tokens may still be live, for /.well-known/jwks.json. */
+  jwks: () => Promise<{ keys: JWK[] }>;
+  stop: () => void;
+};
+
+type Row = { kid: string; public_jwk: JWK; private_jwk: JWK; retired_at: Date | null };
+
+// Another instance may rotate at any time; an unknown kid triggers a reload, but at most
+// this often, so a stream of forged kids cannot turn into a stream of queries.
+const UNKNOWN_KID_COOLDOWN_MS = 5_000;
+const RELOAD_EVERY_MS = 60_000;
+
+/**
+ * ES256 keys kept in auth.signing_keys, so every instance signs and verifies with the same
+ * set. A retired key keeps verifying for one access-token lifetime, then leaves the set.
+ */
+export function createKeyStore(sql: postgres.Sql, accessTtlS: number): KeyStore {
+  let loaded: Promise<{ current: SigningKey; verifiers: Map<string, CryptoKey>; jwks: JWK[] }> | undefined;
+  let loadedAt = 0;
+
+  const load = async () => {
+    const rows = await sql<Row[]>`
+      select kid, public_jwk, private_jwk, retired_at from auth.signing_keys
+      where alg = 'ES256' and (retired_at is null or retired_at > now() - make_interval(secs => ${accessTtlS}))
+      order by created_at desc`;
+    const active = rows.find((r) => r.retired_at === null);
+    if (!active) throw new Error('no active signing key');
+    const verifiers = new Map<string, CryptoKey>();
+    for (const r of rows) verifiers.set(r.kid, (await importJWK(r.public_jwk, 'ES256')) as CryptoKey);
+    return {
+      current: { kid: active.kid, key: (await importJWK(active.private_jwk, 'ES256')) as CryptoKey },
+      verifiers,
+      jwks: rows.map((r) => ({ ...r.public_jwk, kid: r.kid, alg: 'ES256', use: 'sig' })),
+    };
+  };
+
+  const get = (force = false) => {
+    if (!loaded || force || Date.now() - loadedAt > RELOAD_EVERY_MS) {
+      const previous = loaded;
+      loadedAt = Date.now();
+      loaded = load().catch((err: unknown) => {
+        // Keep serving with the last good set when a reload fails.
+        if (previous) return previous;
+        loaded = undefined;
+        throw err;
+      });
+    }
+    return loaded;
+  };
+
+  const timer = setInterval(() => void get(true).catch(() => {}), RELOAD_EVERY_MS);
+  timer.unref();
+
+  return {
+    current: async () => (await get()).current,
+    verifier: async (kid) => {
+      const known = (await get()).verifiers.get(kid);
+      if (known || Date.now() - loadedAt < UNKNOWN_KID_COOLDOWN_MS) return known ?? null;
+      return (await get(true)).verifiers.get(kid) ?? null;
+    },
+    jwks: async () => ({ keys: (await get()).jwks }),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** A new ES256 key pair as stored: kid is the RFC 7638 thumbprint of the public key. */
+export async function newSigningKey(): Promise<{ kid: string; publicJwk: JWK; privateJwk: JWK }> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  const privateJwk = await exportJWK(privateKey);
+  return { kid: await calculateJwkThumbprint(publicJwk), publicJwk, privateJwk };
+}
+
+/** Makes a new signing key current and retires the others (they verify until their tokens expire). */
+export async function rotateSigningKey(sql: postgres.Sql): Promise<string> {
+  const key = await newSigningKey();
+  // JSON goes as text with a cast: drizzle replaces postgres.js's json serializers on
+  // clients it wraps, and this client may be one.
+  await sql.begin(async (tx) => {
+    await tx`update auth.signing_keys set retired_at = now() where retired_at is null`;
+    await tx`insert into auth.signing_keys (kid, alg, public_jwk, private_jwk)
+             values (${key.kid}, 'ES256', ${JSON.stringify(key.publicJwk)}::jsonb, ${JSON.stringify(key.privateJwk)}::jsonb)`;
+  });
+  return key.kid;
+}
+
+/** The first key, when there is none yet (start-up, under the migration lock). */
+export async function ensureSigningKey(sql: postgres.Sql): Promise<void> {
+  const [row] = await sql`select 1 from auth.signing_keys where retired_at is null limit 1`;
+  if (!row) await rotateSigningKey(sql);
+}

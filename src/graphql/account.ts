@@ -1,0 +1,32 @@
+import { AuthError } from '../auth/errors.js';
+import { builder } from './builder.js';
+import { User } from './user.js';
+
+const UpdateUserInput = builder.inputType('UpdateUserInput', {
+  fields: (t) => ({
+    email: t.string(),
+    password: t.string(),
+    currentPassword: t.string({ description: 'Required with password.' }),
+    data: t.field({ type: 'JSON', description: 'Top-level keys merged into user_metadata.' }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  updateUser: t.field({
+    type: User,
+    description: 'Changing the password needs currentPassword and ends every other session.',
+    args: { input: t.arg({ type: UpdateUserInput, required: true }) },
+    resolve: (_root, { input }, ctx) => {
+      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
+      return ctx.auth.updateUser(ctx.viewer, input);
+    },
+  }),
+  deleteAccount: t.boolean({
+    description: "Deletes the caller's account (profile, sessions and tokens with it) after checking the password.",
+    args: { password: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => {
+      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
+      return ctx.auth.deleteAccount(ctx.viewer.id, args.password);
+    },
+  }),
+}));
