@@ -23,6 +23,7 @@ const EnvSchema = z.object({
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
   JWT_ISSUER: z.string().min(1).default('authgate'),
   ACCESS_TOKEN_TTL_S: int(3600, 30),
+  SIGNING_KEYS_RELOAD_S: int(60, 1),
   REFRESH_TOKEN_TTL_S: int(30 * 24 * 3600, 60),
   REFRESH_REUSE_INTERVAL_S: int(10, 0),
   SESSION_TIMEBOX_S: int(0, 0),
@@ -47,7 +48,7 @@ export type Config = {
   dataDir: string;
   embeddedPgPort: number;
   db: { poolMax: number; authPoolMax: number; statementTimeoutMs: number; connectTimeoutS: number };
-  jwt: { alg: 'ES256' | 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number };
+  jwt: { alg: 'ES256' | 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number; keysReloadS: number };
   refresh: { ttlS: number; reuseIntervalS: number };
   sessions: { timeboxS: number; inactivityTimeoutS: number };
   serviceRoleTokenTtlS: number;
@@ -83,7 +84,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutS: e.DB_CONNECT_TIMEOUT_S,
     },
-    jwt: { alg: e.JWT_ALG, secret: e.JWT_SECRET, issuer: e.JWT_ISSUER, accessTtlS: e.ACCESS_TOKEN_TTL_S },
+    jwt: {
+      alg: e.JWT_ALG,
+      secret: e.JWT_SECRET,
+      issuer: e.JWT_ISSUER,
+      accessTtlS: e.ACCESS_TOKEN_TTL_S,
+      keysReloadS: e.SIGNING_KEYS_RELOAD_S,
+    },
     refresh: { ttlS: e.REFRESH_TOKEN_TTL_S, reuseIntervalS: e.REFRESH_REUSE_INTERVAL_S },
     sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
     serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,

@@ -36,7 +36,10 @@ export async function createGateway(
 ): Promise<Gateway> {
   const secrets = await migrateAndProvision(adminUrl);
   const pools = createPools(loginUrl(adminUrl, secrets.loginPassword), config, opts.onQuery);
-  const keys = config.jwt.alg === 'ES256' ? createKeyStore(pools.authSql, config.jwt.accessTtlS) : undefined;
+  const keys =
+    config.jwt.alg === 'ES256'
+      ? createKeyStore(pools.authSql, config.jwt.accessTtlS, config.jwt.keysReloadS)
+      : undefined;
   const tokens = createAccessTokens({
     mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
     issuer: config.jwt.issuer,

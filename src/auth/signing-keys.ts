@@ -13,39 +13,47 @@ export type KeyStore = {
   stop: () => void;
 };
 
-type Row = { kid: string; public_jwk: JWK; private_jwk: JWK; retired_at: Date | null };
+// JWKs come back as text and are parsed here: drizzle swaps the json parsers of clients it wraps.
+type Row = { kid: string; public_jwk: string; private_jwk: string; retired: boolean };
 
 // Another instance may rotate at any time; an unknown kid triggers a reload, but at most
 // this often, so a stream of forged kids cannot turn into a stream of queries.
 const UNKNOWN_KID_COOLDOWN_MS = 5_000;
-const RELOAD_EVERY_MS = 60_000;
+// JWKS readers (other services) must see a key as soon as any instance may sign with it.
+const JWKS_MAX_AGE_MS = 2_000;
 
 /**
  * ES256 keys kept in auth.signing_keys, so every instance signs and verifies with the same
  * set. A retired key keeps verifying for one access-token lifetime, then leaves the set.
  */
-export function createKeyStore(sql: postgres.Sql, accessTtlS: number): KeyStore {
+export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEveryS = 60): KeyStore {
+  const reloadEveryMs = reloadEveryS * 1000;
   let loaded: Promise<{ current: SigningKey; verifiers: Map<string, CryptoKey>; jwks: JWK[] }> | undefined;
   let loadedAt = 0;
 
   const load = async () => {
     const rows = await sql<Row[]>`
-      select kid, public_jwk, private_jwk, retired_at from auth.signing_keys
+      select kid, public_jwk::text, private_jwk::text, retired_at is not null as retired from auth.signing_keys
       where alg = 'ES256' and (retired_at is null or retired_at > now() - make_interval(secs => ${accessTtlS}))
       order by created_at desc`;
-    const active = rows.find((r) => r.retired_at === null);
+    const active = rows.find((r) => !r.retired);
     if (!active) throw new Error('no active signing key');
     const verifiers = new Map<string, CryptoKey>();
-    for (const r of rows) verifiers.set(r.kid, (await importJWK(r.public_jwk, 'ES256')) as CryptoKey);
+    const jwks: JWK[] = [];
+    for (const r of rows) {
+      const jwk = { ...(JSON.parse(r.public_jwk) as JWK), kid: r.kid, alg: 'ES256', use: 'sig' };
+      verifiers.set(r.kid, (await importJWK(jwk, 'ES256')) as CryptoKey);
+      jwks.push(jwk);
+    }
     return {
-      current: { kid: active.kid, key: (await importJWK(active.private_jwk, 'ES256')) as CryptoKey },
+      current: { kid: active.kid, key: (await importJWK(JSON.parse(active.private_jwk) as JWK, 'ES256')) as CryptoKey },
       verifiers,
-      jwks: rows.map((r) => ({ ...r.public_jwk, kid: r.kid, alg: 'ES256', use: 'sig' })),
+      jwks,
     };
   };
 
-  const get = (force = false) => {
-    if (!loaded || force || Date.now() - loadedAt > RELOAD_EVERY_MS) {
+  const get = (maxAgeMs = reloadEveryMs) => {
+    if (!loaded || Date.now() - loadedAt > maxAgeMs) {
       const previous = loaded;
       loadedAt = Date.now();
       loaded = load().catch((err: unknown) => {
@@ -58,7 +66,7 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number): KeyStore 
     return loaded;
   };
 
-  const timer = setInterval(() => void get(true).catch(() => {}), RELOAD_EVERY_MS);
+  const timer = setInterval(() => void get(0).catch(() => {}), reloadEveryMs);
   timer.unref();
 
   return {
@@ -66,9 +74,9 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number): KeyStore 
     verifier: async (kid) => {
       const known = (await get()).verifiers.get(kid);
       if (known || Date.now() - loadedAt < UNKNOWN_KID_COOLDOWN_MS) return known ?? null;
-      return (await get(true)).verifiers.get(kid) ?? null;
+      return (await get(0)).verifiers.get(kid) ?? null;
     },
-    jwks: async () => ({ keys: (await get()).jwks }),
+    jwks: async () => ({ keys: (await get(JWKS_MAX_AGE_MS)).jwks }),
     stop: () => clearInterval(timer),
   };
 }
@@ -84,12 +92,12 @@ export async function newSigningKey(): Promise<{ kid: string; publicJwk: JWK; pr
 /** Makes a new signing key current and retires the others (they verify until their tokens expire). */
 export async function rotateSigningKey(sql: postgres.Sql): Promise<string> {
   const key = await newSigningKey();
-  // JSON goes as text with a cast: drizzle replaces postgres.js's json serializers on
-  // clients it wraps, and this client may be one.
+  // JSON goes as a text parameter cast to jsonb: postgres.js would serialize a parameter it
+  // infers as jsonb with its json serializer, which drizzle replaces on clients it wraps.
   await sql.begin(async (tx) => {
     await tx`update auth.signing_keys set retired_at = now() where retired_at is null`;
     await tx`insert into auth.signing_keys (kid, alg, public_jwk, private_jwk)
-             values (${key.kid}, 'ES256', ${JSON.stringify(key.publicJwk)}::jsonb, ${JSON.stringify(key.privateJwk)}::jsonb)`;
+             values (${key.kid}, 'ES256', ${JSON.stringify(key.publicJwk)}::text::jsonb, ${JSON.stringify(key.privateJwk)}::text::jsonb)`;
   });
   return key.kid;
 }
