@@ -1,13 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import DataLoader from 'dataloader';
-import { inArray, sql } from 'drizzle-orm';
+import type postgres from 'postgres';
 import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
 import type { AdminService } from './auth/admin.js';
 import { AuthError } from './auth/errors.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
-import type { Db } from './db/client.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
-import { type ProfileRow, profiles } from './db/schema.js';
+import type { ProfileRow } from './db/schema.js';
 
 export type Viewer = { id: string; sessionId: string };
 
@@ -29,7 +28,7 @@ export type Context = {
 export type Loaders = ReturnType<typeof createLoaders>;
 
 export type ContextDeps = {
-  db: Db;
+  db: postgres.Sql;
   tokens: AccessTokens;
   auth: AuthService;
   admin: AdminService;
@@ -77,40 +76,24 @@ export async function createContext(
 function createLoaders(tx: RequestTx) {
   return {
     profile: new DataLoader<string, ProfileRow | null>(async (ids) => {
-      const db = await tx.get();
-      const rows = await db
-        .select()
-        .from(profiles)
-        .where(inArray(profiles.id, [...ids]));
+      const sql = await tx.sql();
+      const rows = await sql<ProfileRow[]>`
+        select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles where id = any(${ids as string[]}::uuid[])`;
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
     user: new DataLoader<string, UserView | null>(async (ids) => {
-      const db = await tx.get();
-      const rows = await db.execute<{
-        id: string;
-        email: string;
-        role: string;
-        created_at: string;
-        last_sign_in_at: string | null;
-        user_metadata: Record<string, unknown>;
-        app_metadata: Record<string, unknown>;
-      }>(sql`select * from auth.visible_users(${`{${ids.join(',')}}`}::uuid[])`);
-      const byId = new Map(
-        rows.map((r) => [
-          r.id,
-          {
-            id: r.id,
-            email: r.email,
-            role: r.role,
-            createdAt: new Date(r.created_at),
-            lastSignInAt: r.last_sign_in_at ? new Date(r.last_sign_in_at) : null,
-            userMetadata: r.user_metadata,
-            appMetadata: r.app_metadata,
-          } satisfies UserView,
-        ]),
-      );
+      const sql = await tx.sql();
+      const rows = await sql<UserView[]>`
+        select id, email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
+               user_metadata as "userMetadata", app_metadata as "appMetadata"
+        from auth.visible_users(${ids as string[]}::uuid[])`;
+      const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
   };
 }
+
+/** public.profiles as ProfileRow; timestamps as Postgres text so cursors keep microseconds. */
+export const PROFILE_COLUMNS = `id, username, full_name as "fullName", avatar_url as "avatarUrl", website,
+  is_public as "isPublic", created_at::text as "createdAt", updated_at::text as "updatedAt"`;

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { sql } from 'drizzle-orm';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { createAdminService } from './auth/admin.js';
@@ -80,7 +79,7 @@ export async function createGateway(
   const ready = async (): Promise<boolean> => {
     try {
       const rows = await withTimeout(
-        pools.app.execute<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+        pools.app<{ n: number }[]>`select count(*)::int as n from drizzle.__drizzle_migrations`,
         2000,
       );
       return (rows[0]?.n ?? 0) >= SHIPPED_MIGRATIONS;

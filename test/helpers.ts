@@ -40,7 +40,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
   const u = new URL(root);
   u.pathname = `/${name}`;
   const dbUrl = u.toString();
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
   const queries: string[] = [];
   const gateway = await createGateway(config, dbUrl, { onQuery: (q) => queries.push(q) });
   const port = await gateway.listen(0, '127.0.0.1');

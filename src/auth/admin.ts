@@ -29,7 +29,7 @@ export function createAdminService(db: Db) {
               and ${
                 opts.after === null
                   ? sql`true`
-                  : sql`(${users.createdAt}, ${users.id}) < (${opts.after.createdAt}::timestamptz, ${opts.after.id}::uuid)`
+                  : sql`(${users.createdAt}, ${users.id}) < (${opts.after.createdAt}::text::timestamptz, ${opts.after.id}::uuid)`
               }`,
         )
         .orderBy(sql`${users.createdAt} desc, ${users.id} desc`)

@@ -14,8 +14,8 @@ export type UserView = {
   id: string;
   email: string;
   role: string;
-  createdAt: Date;
-  lastSignInAt: Date | null;
+  createdAt: Date | string;
+  lastSignInAt: Date | string | null;
   userMetadata: Record<string, unknown>;
   appMetadata: Record<string, unknown>;
   /** Present when the auth path already read it, so the payload's user shows its own profile. */

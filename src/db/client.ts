@@ -6,7 +6,7 @@ import * as schema from './schema.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-export type Pools = { app: Db; auth: Db; authSql: postgres.Sql; close: () => Promise<void> };
+export type Pools = { app: postgres.Sql; auth: Db; authSql: postgres.Sql; close: () => Promise<void> };
 
 export const LOGIN_ROLE = 'authgate_authenticator';
 
@@ -28,7 +28,11 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
     connection: {
       application_name: 'authgate',
       statement_timeout: config.db.statementTimeoutMs,
+      // A request's transaction never idles this long unless something is wrong.
+      idle_in_transaction_session_timeout: config.db.statementTimeoutMs * 3,
     },
+    // Lets tests and the bench count statements per request; off in production.
+    ...(onQuery ? { debug: (_conn: number, query: string) => onQuery(query) } : {}),
   });
   const auth = postgres(appUrl, {
     ...base,
@@ -40,13 +44,7 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
     },
   });
   return {
-    app: drizzle({
-      client: app,
-      schema,
-      casing: 'snake_case',
-      // Lets tests and the bench count statements per request; off in production.
-      ...(onQuery ? { logger: { logQuery: (query: string) => onQuery(query) } } : {}),
-    }),
+    app,
     auth: drizzle({ client: auth, schema, casing: 'snake_case' }),
     authSql: auth,
     close: async () => {

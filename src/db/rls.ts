@@ -1,81 +1,113 @@
-import { sql } from 'drizzle-orm';
+import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import type postgres from 'postgres';
 import { AuthError } from '../auth/errors.js';
-import type { Db, Tx } from './client.js';
 
 /** What Postgres learns about the caller: the verified JWT claims, or `{ role: 'anon' }`. */
 export type Claims = { role: string; sub?: string; session_id?: string } & Record<string, unknown>;
 
 export type RequestTx = {
-  /** The request's transaction, opened on first use with the caller's identity set. */
-  get: () => Promise<Tx>;
-  /** Commits (ok) or rolls back; a no-op when the transaction was never opened. */
-  finish: (ok: boolean) => Promise<void>;
+  /**
+   * Opens the transaction without waiting: BEGIN and the identity statement go out at once,
+   * and the queries resolvers issue next are pipelined behind them on the same connection.
+   */
+  open: () => void;
+  /** The request's connection (postgres.js), inside the transaction; opens it if needed. */
+  sql: () => Promise<postgres.ReservedSql>;
+  /** Resolves once the identity statement succeeded; UNAUTHENTICATED for an ended session. */
+  ready: () => Promise<void>;
+  /**
+   * Commits (ok) or rolls back, then returns the connection to the pool. With `wait` false
+   * (read-only operations) the answer does not wait for COMMIT's round trip.
+   */
+  finish: (ok: boolean, wait: boolean) => Promise<void>;
 };
 
-class Rollback extends Error {}
+type Opened = { sql: postgres.ReservedSql; setup: Promise<void> };
+
+const SESSION_ENDED = 'AG401';
 
 /**
  * One transaction per request whose Postgres identity is `claims`, so RLS decides every
- * row. It opens lazily (a request that never reads the database takes no connection). The
- * first statement sets both settings transaction-locally and, for a token with a session,
- * checks in the same round trip that the session is live and the user not banned: revoked
- * tokens fail on their next request. Nothing is reset afterwards: the settings die with
- * the transaction.
+ * row. Its first statement sets both settings transaction-locally and, for a token with a
+ * session, calls auth.require_live_session, which raises for a signed-out session or a
+ * banned or deleted user: the transaction aborts and nothing pipelined behind it runs.
+ * Nothing is reset afterwards: the settings die with the transaction.
  */
-export function requestTx(db: Db, claims: Claims, postgraphile = false): RequestTx {
-  let opened: Promise<Tx> | undefined;
-  let release: ((ok: boolean) => void) | undefined;
-  let done: Promise<unknown> | undefined;
+export function requestTx(pool: postgres.Sql, claims: Claims, postgraphile = false): RequestTx {
+  let opened: Promise<Opened> | undefined;
 
-  const open = (): Promise<Tx> =>
-    new Promise<Tx>((resolveTx, rejectTx) => {
-      let inside = false;
-      const gate = new Promise<boolean>((r) => {
-        release = r;
-      });
-      done = db
-        .transaction(async (tx) => {
-          const sessionId = claims.session_id;
-          const [row] = await tx.execute<{ live: boolean | null }>(sql`
-            select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
-                   ${postgraphile ? postgraphileSettings(claims) : sql``}
-                   set_config('role', ${claims.role}, true),
-                   ${sessionId && claims.sub ? sql`auth.session_is_live(${sessionId}::uuid, ${claims.sub}::uuid)` : sql`null::boolean`} as live`);
-          if (sessionId && row?.live !== true) throw new AuthError('UNAUTHENTICATED');
-          inside = true;
-          resolveTx(tx);
-          if (!(await gate)) throw new Rollback();
-        })
-        .catch((err: unknown) => {
-          // Before the transaction was handed out, its failure is the caller's (rejectTx);
-          // after, only a failed commit matters and finish() rethrows it.
-          if (!inside) return rejectTx(err);
-          if (!(err instanceof Rollback)) throw err;
-        });
+  const open = (): Promise<Opened> => {
+    opened ??= pool.reserve().then((sql) => {
+      const begin = sql`begin`.execute();
+      const identity = sql
+        .unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile))
+        .execute();
+      const setup = Promise.all([begin, identity]).then(
+        () => undefined,
+        (err: unknown) => {
+          throw (err as { code?: string }).code === SESSION_ENDED ? new AuthError('UNAUTHENTICATED') : err;
+        },
+      );
+      setup.catch(() => {}); // observed by ready() and finish()
+      return { sql, setup };
     });
+    return opened;
+  };
 
   return {
-    get: () => {
-      opened ??= open();
-      return opened;
-    },
-    finish: async (ok) => {
+    open: () => void open().catch(() => {}),
+    sql: async () => (await open()).sql,
+    ready: async () => (await open()).setup,
+    finish: async (ok, wait) => {
       if (!opened) return;
-      await opened.catch(() => {});
-      release?.(ok);
-      await done;
+      let o: Opened;
+      try {
+        o = await opened;
+      } catch {
+        return; // no connection was reserved
+      }
+      const healthy = await o.setup.then(
+        () => true,
+        () => false,
+      );
+      const end = (ok && healthy ? o.sql`commit` : o.sql`rollback`).execute().finally(() => o.sql.release());
+      if (wait) await end;
+      else end.catch(() => {});
     },
   };
 }
 
 /**
+ * The identity statement's text depends only on which settings are made, so postgres.js
+ * prepares it once per connection and every request after that only binds parameters.
+ */
+function identityStatement(claims: Claims, postgraphile: boolean): string {
+  const parts = [`set_config('request.jwt.claims', $1, true)`, `set_config('role', $2, true)`];
+  let n = 2;
+  const settings = postgraphile ? postgraphileKeys(claims).length : 0;
+  for (let i = 0; i < settings; i++) parts.push(`set_config($${++n}, $${++n}, true)`);
+  if (claims.session_id && claims.sub) parts.push(`auth.require_live_session($${++n}::uuid, $${++n}::uuid)`);
+  return `select ${parts.join(', ')}`;
+}
+
+function identityParams(claims: Claims, postgraphile: boolean): string[] {
+  const params = [JSON.stringify(claims), claims.role];
+  if (postgraphile) {
+    for (const key of postgraphileKeys(claims)) {
+      const v = claims[key];
+      params.push(`jwt.claims.${key}`, typeof v === 'string' ? v : JSON.stringify(v));
+    }
+  }
+  if (claims.session_id && claims.sub) params.push(claims.session_id, claims.sub);
+  return params;
+}
+
+/**
  * PostGraphile's convention: one `jwt.claims.<claim>` setting per top-level claim, objects
  * as JSON, so policies written for PostGraphile (`current_setting('jwt.claims.sub')`) work.
- * Claim names are checked, never spliced unchecked: they become part of a setting name.
+ * Claim names become part of a setting name, so only plain identifiers pass.
  */
-function postgraphileSettings(claims: Claims) {
-  const parts = Object.entries(claims)
-    .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(k))
-    .map(([k, v]) => sql`set_config(${`jwt.claims.${k}`}, ${typeof v === 'string' ? v : JSON.stringify(v)}, true),`);
-  return sql.join(parts, sql` `);
+function postgraphileKeys(claims: Claims): string[] {
+  return Object.keys(claims).filter((k) => /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(k));
 }

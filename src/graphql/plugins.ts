@@ -1,4 +1,4 @@
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { AuthError, type ErrorCode } from '../auth/errors.js';
 import type { Context } from '../context.js';
@@ -10,23 +10,31 @@ import type { Context } from '../context.js';
  */
 export function useRequestTransaction(): Plugin<Context> {
   return {
-    onExecute({ setExecuteFn, executeFn }) {
-      setExecuteFn(async (args) => {
-        const ctx = args.contextValue as Context;
+    onExecute({ args, setExecuteFn, executeFn }) {
+      const mutation = getOperationAST(args.document, args.operationName)?.operation === 'mutation';
+      setExecuteFn(async (execArgs) => {
+        const ctx = execArgs.contextValue as Context;
         if (ctx.authError) return { errors: [ctx.authError] };
         let ok = false;
         try {
-          // Revocation is checked up front, so even a mutation that never reads the
-          // database refuses an ended session.
-          if (ctx.viewer) await ctx.tx.get();
-          const result = await executeFn(args);
+          if (mutation) {
+            // A mutation may act outside the transaction (sign-out, account changes), so an
+            // ended session is refused before anything runs.
+            if (ctx.viewer) await ctx.tx.ready();
+          } else {
+            // Queries pipeline: BEGIN, the identity statement and the first reads go out
+            // together; the answer is withheld until the identity statement succeeded.
+            ctx.tx.open();
+          }
+          const result = await executeFn(execArgs);
+          if (ctx.viewer) await ctx.tx.ready();
           ok = true;
           return result;
         } catch (err) {
           if (err instanceof AuthError) return { errors: [err] };
           throw err;
         } finally {
-          await ctx.tx.finish(ok);
+          await ctx.tx.finish(ok, mutation);
         }
       });
     },

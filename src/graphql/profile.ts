@@ -1,8 +1,8 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import { isUuid } from '../auth/access-token.js';
 import { AuthError, badInput, isUniqueViolation } from '../auth/errors.js';
 import { checkText, checkUrl, checkUsername, USERNAME } from '../auth/validate.js';
-import { type ProfileRow, profiles } from '../db/schema.js';
+import { PROFILE_COLUMNS } from '../context.js';
+import type { ProfileRow } from '../db/schema.js';
 import { builder } from './builder.js';
 import { decodeCursor, encodeCursor, firstArg } from './cursor.js';
 
@@ -62,20 +62,18 @@ builder.queryField('profiles', (t) =>
     resolve: async (_root, args, ctx) => {
       const first = firstArg(args.first);
       const after = args.after ? decodeCursor(args.after) : null;
-      const db = await ctx.tx.get();
-      const rows = await db
-        .select()
-        .from(profiles)
-        .where(
-          after
-            ? or(
-                lt(profiles.createdAt, sql`${after.createdAt}::timestamptz`),
-                and(eq(profiles.createdAt, sql`${after.createdAt}::timestamptz`), lt(profiles.id, after.id)),
-              )
-            : undefined,
-        )
-        .orderBy(desc(profiles.createdAt), desc(profiles.id))
-        .limit(first + 1);
+      const sql = await ctx.tx.sql();
+      // Keyset on (created_at, id), served by profiles_created_at_id_idx; RLS filters. The
+      // cursor's time goes as text: a timestamptz parameter would pass through a JS Date and
+      // lose its microseconds.
+      const rows = after
+        ? await sql<ProfileRow[]>`
+            select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles
+            where (created_at, id) < (${after.createdAt}::text::timestamptz, ${after.id}::uuid)
+            order by created_at desc, id desc limit ${first + 1}`
+        : await sql<ProfileRow[]>`
+            select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles
+            order by created_at desc, id desc limit ${first + 1}`;
       const page = rows.slice(0, first);
       for (const row of page) ctx.loaders.profile.prime(row.id, row);
       const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
@@ -106,8 +104,9 @@ builder.queryField('profile', (t) =>
       if (hasId) return isUuid(args.id) ? ctx.loaders.profile.load(String(args.id).toLowerCase()) : null;
       const username = String(args.username);
       if (!USERNAME.test(username)) return null;
-      const db = await ctx.tx.get();
-      const [row] = await db.select().from(profiles).where(sql`lower(${profiles.username}) = lower(${username})`);
+      const sql = await ctx.tx.sql();
+      const [row] = await sql<ProfileRow[]>`
+        select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles where lower(username) = lower(${username})`;
       return row ?? null;
     },
   }),
@@ -131,33 +130,36 @@ builder.mutationField('updateProfile', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const viewer = ctx.viewer;
       if (!viewer) throw new AuthError('UNAUTHENTICATED');
-      const set: Partial<Pick<ProfileRow, 'username' | 'fullName' | 'avatarUrl' | 'website' | 'isPublic'>> = {};
+      const set: Record<string, string | boolean | null> = {};
       // An explicit null clears a field; a field left out stays.
       if (input.username !== undefined) set.username = input.username === null ? null : checkUsername(input.username);
       if (input.fullName !== undefined)
-        set.fullName = input.fullName === null ? null : checkText(input.fullName, 'fullName');
+        set.full_name = input.fullName === null ? null : checkText(input.fullName, 'fullName');
       if (input.avatarUrl !== undefined)
-        set.avatarUrl = input.avatarUrl === null ? null : checkUrl(input.avatarUrl, 'avatarUrl');
+        set.avatar_url = input.avatarUrl === null ? null : checkUrl(input.avatarUrl, 'avatarUrl');
       if (input.website !== undefined) set.website = input.website === null ? null : checkUrl(input.website, 'website');
       if (input.isPublic !== undefined) {
         if (input.isPublic === null) throw badInput('isPublic cannot be null.', 'isPublic');
-        set.isPublic = input.isPublic;
+        set.is_public = input.isPublic;
       }
-      const db = await ctx.tx.get();
       if (Object.keys(set).length === 0) {
         const current = await ctx.loaders.profile.load(viewer.id);
         if (!current) throw new AuthError('UNAUTHENTICATED');
         return current;
       }
+      const sql = await ctx.tx.sql();
+      // A savepoint, so a refused update leaves the request's transaction usable.
+      const savepoint = sql`savepoint update_profile`.execute();
       try {
-        // A savepoint, so a refused update leaves the request's transaction usable.
-        const [row] = await db.transaction((sp) =>
-          sp.update(profiles).set(set).where(eq(profiles.id, viewer.id)).returning(),
-        );
+        const [row] = await sql<ProfileRow[]>`
+          update public.profiles set ${sql(set)} where id = ${viewer.id}
+          returning ${sql.unsafe(PROFILE_COLUMNS)}`;
+        await savepoint;
         if (!row) throw new AuthError('UNAUTHENTICATED');
         ctx.loaders.profile.clear(row.id).prime(row.id, row);
         return row;
       } catch (err) {
+        await sql`rollback to savepoint update_profile`.catch(() => {});
         if (isUniqueViolation(err, 'profiles_username_key')) throw new AuthError('USERNAME_TAKEN');
         throw err;
       }

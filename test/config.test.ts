@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+/** The error loadConfig throws for `env`, or a failure when it throws nothing. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(Object.keys(env))}`);
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(4000);
+    expect(c.jwt.accessTtlS).toBe(3600);
+    expect(c.refresh.reuseIntervalS).toBe(10);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.dataDir).toBe('.data');
+  });
+
+  it('treats an empty variable as unset', () => {
+    const c = loadConfig({ PORT: '', ACCESS_TOKEN_TTL_S: '', REFRESH_REUSE_INTERVAL_S: '' });
+    expect(c.port).toBe(4000);
+    expect(c.jwt.accessTtlS).toBe(3600);
+    expect(c.refresh.reuseIntervalS).toBe(10);
+  });
+
+  it('reads the values an operator sets', () => {
+    const secret = 's'.repeat(32);
+    const c = loadConfig({
+      PORT: '8080',
+      ACCESS_TOKEN_TTL_S: '900',
+      REFRESH_REUSE_INTERVAL_S: '0',
+      JWT_SECRET: secret,
+      DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
+    });
+    expect(c.port).toBe(8080);
+    expect(c.jwt.accessTtlS).toBe(900);
+    expect(c.refresh.reuseIntervalS).toBe(0);
+    expect(c.jwt.secret).toBe(secret);
+    expect(c.databaseUrl).toBe('postgres://u:p@127.0.0.1:5432/db');
+  });
+
+  it('signs with ES256 by default, takes HS256 on request and refuses any other JWT_ALG', () => {
+    expect(loadConfig({}).jwt.alg).toBe('ES256');
+    expect(loadConfig({ JWT_ALG: 'HS256', JWT_SECRET: 'h'.repeat(32) }).jwt.alg).toBe('HS256');
+    expect(configError({ JWT_ALG: 'none' }).message).toContain('JWT_ALG');
+  });
+
+  it('accepts the edge ports 0 and 65535', () => {
+    expect(loadConfig({ PORT: '0' }).port).toBe(0);
+    expect(loadConfig({ PORT: '65535' }).port).toBe(65535);
+  });
+
+  it.each(['abc', '70000', '65536', '-1', '80.5'])('refuses PORT=%s with a ConfigError naming PORT', (port) => {
+    const err = configError({ PORT: port });
+    expect(err.name).toBe('ConfigError');
+    // PORT itself, not only EMBEDDED_PG_PORT or another *_PORT.
+    expect(err.message).toMatch(/(^|[^A-Z_])PORT\b/);
+    expect(err.message).not.toContain('EMBEDDED_PG_PORT');
+  });
+
+  it('refuses a short JWT_SECRET naming the variable but never echoing the secret', () => {
+    const secret = 'Sup3rS3cretValue-xyz';
+    const err = configError({ JWT_SECRET: secret });
+    expect(err.message).toContain('JWT_SECRET');
+    expect(err.message).not.toContain(secret);
+    expect(err.message).not.toContain('Sup3rS3cret');
+  });
+
+  it('accepts a JWT_SECRET of exactly 32 characters and refuses one of 31', () => {
+    expect(loadConfig({ JWT_SECRET: 'k'.repeat(32) }).jwt.secret).toBe('k'.repeat(32));
+    expect(configError({ JWT_SECRET: 'k'.repeat(31) }).message).toContain('JWT_SECRET');
+  });
+
+  it('refuses an access-token TTL below its minimum, naming it', () => {
+    expect(configError({ ACCESS_TOKEN_TTL_S: '5' }).message).toContain('ACCESS_TOKEN_TTL_S');
+    expect(configError({ REFRESH_REUSE_INTERVAL_S: 'soon' }).message).toContain('REFRESH_REUSE_INTERVAL_S');
+  });
+});
