@@ -7,6 +7,7 @@ import { AuthError } from './auth/errors.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
 import type { ProfileRow } from './db/schema.js';
+import type { Metrics } from './metrics.js';
 
 export type Viewer = { id: string; sessionId: string };
 
@@ -22,6 +23,7 @@ export type Context = {
   loaders: Loaders;
   auth: AuthService;
   admin: AdminService;
+  metrics: Metrics;
   client: ClientInfo;
 };
 
@@ -33,6 +35,7 @@ export type ContextDeps = {
   auth: AuthService;
   admin: AdminService;
   postgraphileSettings?: boolean;
+  metrics: Metrics;
 };
 
 /** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
@@ -55,7 +58,10 @@ export async function createContext(
   }
   const accessClaims = verified?.kind === 'user' ? verified.claims : null;
   const claims: Claims = verified ? (verified.claims as unknown as Claims) : { role: 'anon' };
-  const tx = requestTx(deps.db, claims, deps.postgraphileSettings ?? false);
+  const tx = requestTx(deps.db, claims, deps.postgraphileSettings ?? false, {
+    taken: deps.metrics.connectionTaken,
+    returned: deps.metrics.connectionReturned,
+  });
   return {
     viewer: accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null,
     service: verified?.kind === 'service',
@@ -65,6 +71,7 @@ export async function createContext(
     loaders: createLoaders(tx),
     auth: deps.auth,
     admin: deps.admin,
+    metrics: deps.metrics,
     client: {
       ip: req?.socket.remoteAddress ?? null,
       userAgent: request.headers.get('user-agent'),

@@ -14,6 +14,7 @@ import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { schema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
 import { createLogger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
 
@@ -22,6 +23,7 @@ export type Gateway = {
   yoga: YogaServerInstance<ServerContext, Context>;
   pools: Pools;
   tokens: AccessTokens;
+  metrics: Metrics;
   listen: (port: number, host?: string) => Promise<number>;
   /** Stops taking requests, lets in-flight ones finish, then closes the pools. */
   close: (drainMs?: number) => Promise<void>;
@@ -53,6 +55,7 @@ export async function createGateway(
   });
 
   const admin = createAdminService(pools.auth);
+  const metrics = createMetrics();
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -71,6 +74,7 @@ export async function createGateway(
         auth,
         admin,
         postgraphileSettings: config.postgraphileSettings,
+        metrics,
       }),
     plugins: [useRequestTransaction(), useContractErrorCodes()],
   });
@@ -92,6 +96,13 @@ export async function createGateway(
     if (draining) res.setHeader('Connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (path === '/metrics') {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+      });
+      return;
+    }
     if (path === '/.well-known/jwks.json') {
       if (!keys) return json(res, 200, { keys: [] });
       void keys.jwks().then(
@@ -113,6 +124,7 @@ export async function createGateway(
     yoga,
     pools,
     tokens,
+    metrics,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -34,11 +34,14 @@ const SESSION_ENDED = 'AG401';
  * banned or deleted user: the transaction aborts and nothing pipelined behind it runs.
  * Nothing is reset afterwards: the settings die with the transaction.
  */
-export function requestTx(pool: postgres.Sql, claims: Claims, postgraphile = false): RequestTx {
+export type PoolHooks = { taken: () => void; returned: () => void };
+
+export function requestTx(pool: postgres.Sql, claims: Claims, postgraphile = false, hooks?: PoolHooks): RequestTx {
   let opened: Promise<Opened> | undefined;
 
   const open = (): Promise<Opened> => {
     opened ??= pool.reserve().then((sql) => {
+      hooks?.taken();
       const begin = sql`begin`.execute();
       const identity = sql
         .unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile))
@@ -71,7 +74,10 @@ export function requestTx(pool: postgres.Sql, claims: Claims, postgraphile = fal
         () => true,
         () => false,
       );
-      const end = (ok && healthy ? o.sql`commit` : o.sql`rollback`).execute().finally(() => o.sql.release());
+      const end = (ok && healthy ? o.sql`commit` : o.sql`rollback`).execute().finally(() => {
+        o.sql.release();
+        hooks?.returned();
+      });
       if (wait) await end;
       else end.catch(() => {});
     },

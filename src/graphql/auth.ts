@@ -1,5 +1,6 @@
 import { AuthError } from '../auth/errors.js';
 import type { AuthPayload as Payload } from '../auth/service.js';
+import type { Context } from '../context.js';
 import { builder } from './builder.js';
 import { User } from './user.js';
 
@@ -44,25 +45,38 @@ builder.mutationFields((t) => ({
   signUp: t.field({
     type: AuthPayload,
     args: { input: t.arg({ type: SignUpInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.auth.signUp(input, ctx.client),
+    resolve: (_root, { input }, ctx) => counted(ctx, 'signUp', () => ctx.auth.signUp(input, ctx.client)),
   }),
   signIn: t.field({
     type: AuthPayload,
     args: { input: t.arg({ type: SignInInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.auth.signIn(input, ctx.client),
+    resolve: (_root, { input }, ctx) => counted(ctx, 'signIn', () => ctx.auth.signIn(input, ctx.client)),
   }),
   refresh: t.field({
     type: AuthPayload,
     description: 'Exchanges a refresh token for a new pair; the old refresh token is spent.',
     args: { refreshToken: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.auth.refresh(args.refreshToken),
+    resolve: (_root, args, ctx) => counted(ctx, 'refresh', () => ctx.auth.refresh(args.refreshToken)),
   }),
   signOut: t.boolean({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
     args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
     resolve: (_root, args, ctx) => {
       if (!ctx.accessClaims) throw new AuthError('UNAUTHENTICATED');
-      return ctx.auth.signOut(ctx.accessClaims, args.scope ?? 'LOCAL');
+      const claims = ctx.accessClaims;
+      return counted(ctx, 'signOut', () => ctx.auth.signOut(claims, args.scope ?? 'LOCAL'));
     },
   }),
 }));
+
+/** Runs an auth use case and counts its outcome (ok or the error code) in the metrics. */
+async function counted<T>(ctx: Context, event: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    const result = await fn();
+    ctx.metrics.authEvent(event, 'ok');
+    return result;
+  } catch (err) {
+    ctx.metrics.authEvent(event, err instanceof AuthError ? err.code : 'error');
+    throw err;
+  }
+}

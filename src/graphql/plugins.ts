@@ -11,10 +11,17 @@ import type { Context } from '../context.js';
 export function useRequestTransaction(): Plugin<Context> {
   return {
     onExecute({ args, setExecuteFn, executeFn }) {
-      const mutation = getOperationAST(args.document, args.operationName)?.operation === 'mutation';
+      const operation = getOperationAST(args.document, args.operationName);
+      const mutation = operation?.operation === 'mutation';
+      const name = args.operationName ?? operation?.name?.value ?? null;
       setExecuteFn(async (execArgs) => {
         const ctx = execArgs.contextValue as Context;
-        if (ctx.authError) return { errors: [ctx.authError] };
+        const started = performance.now();
+        let outcome = 'error';
+        if (ctx.authError) {
+          ctx.metrics.observeRequest(name, 'UNAUTHENTICATED', (performance.now() - started) / 1000);
+          return { errors: [ctx.authError] };
+        }
         let ok = false;
         try {
           if (mutation) {
@@ -29,12 +36,17 @@ export function useRequestTransaction(): Plugin<Context> {
           const result = await executeFn(execArgs);
           if (ctx.viewer) await ctx.tx.ready();
           ok = true;
+          outcome = 'errors' in result && result.errors?.length ? 'errors' : 'ok';
           return result;
         } catch (err) {
-          if (err instanceof AuthError) return { errors: [err] };
+          if (err instanceof AuthError) {
+            outcome = err.code;
+            return { errors: [err] };
+          }
           throw err;
         } finally {
           await ctx.tx.finish(ok, mutation);
+          ctx.metrics.observeRequest(name, outcome, (performance.now() - started) / 1000);
         }
       });
     },
