@@ -7,6 +7,12 @@ const bool = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 
+const optBool = () =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes', 'on'].includes(v)));
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().default('0.0.0.0'),
@@ -36,7 +42,23 @@ const EnvSchema = z.object({
   ARGON2_PARALLELISM: int(1, 1),
   ARGON2_MAX_CONCURRENT: int(2, 1),
 
-  GRAPHIQL: bool(true),
+  RATE_LIMIT_WINDOW_S: int(300, 1),
+  RATE_LIMIT_SIGNUP_IP_MAX: int(30, 0),
+  RATE_LIMIT_TOKEN_IP_MAX: int(150, 0),
+  RATE_LIMIT_SIGNIN_EMAIL_MAX: int(10, 0),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|[0-9]{1,2})$/, 'TRUST_PROXY is true, false or a number of proxy hops')
+    .default('false'),
+  CORS_ORIGINS: z.string().optional(),
+  MAX_BODY_BYTES: int(100 * 1024, 1024),
+  GRAPHQL_INTROSPECTION: optBool(),
+  GRAPHQL_MAX_DEPTH: int(8, 1),
+  GRAPHQL_MAX_ALIASES: int(15, 1),
+  GRAPHQL_MAX_TOKENS: int(2000, 10),
+  GRAPHQL_MAX_DIRECTIVES: int(20, 1),
+  GRAPHQL_MAX_COST: int(5000, 1),
+  GRAPHIQL: optBool(),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
 });
 
@@ -56,6 +78,14 @@ export type Config = {
   postgraphileSettings: boolean;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   graphiql: boolean;
+  introspection: boolean;
+  rateLimits: { windowS: number; signUpIpMax: number; tokenIpMax: number; signInEmailMax: number };
+  /** How many proxies in front of us append to X-Forwarded-For; 0 = use the socket address. */
+  trustProxyHops: number;
+  /** null: any origin (development); []: no cross-origin browser access. */
+  corsOrigins: string[] | null;
+  maxBodyBytes: number;
+  limits: { depth: number; aliases: number; tokens: number; directives: number; cost: number };
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
 };
 
@@ -101,7 +131,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parallelism: e.ARGON2_PARALLELISM,
       maxConcurrent: e.ARGON2_MAX_CONCURRENT,
     },
-    graphiql: e.GRAPHIQL,
+    // Production is closed by default: no GraphiQL, no introspection, unless asked for.
+    graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    introspection: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
+    rateLimits: {
+      windowS: e.RATE_LIMIT_WINDOW_S,
+      signUpIpMax: e.RATE_LIMIT_SIGNUP_IP_MAX,
+      tokenIpMax: e.RATE_LIMIT_TOKEN_IP_MAX,
+      signInEmailMax: e.RATE_LIMIT_SIGNIN_EMAIL_MAX,
+    },
+    trustProxyHops: e.TRUST_PROXY === 'true' ? 1 : e.TRUST_PROXY === 'false' ? 0 : Number(e.TRUST_PROXY),
+    corsOrigins:
+      e.CORS_ORIGINS === undefined
+        ? e.NODE_ENV === 'production'
+          ? []
+          : null
+        : e.CORS_ORIGINS.split(',')
+            .map((o) => o.trim())
+            .filter((o) => o.length > 0),
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    limits: {
+      depth: e.GRAPHQL_MAX_DEPTH,
+      aliases: e.GRAPHQL_MAX_ALIASES,
+      tokens: e.GRAPHQL_MAX_TOKENS,
+      directives: e.GRAPHQL_MAX_DIRECTIVES,
+      cost: e.GRAPHQL_MAX_COST,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

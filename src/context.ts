@@ -36,6 +36,7 @@ export type ContextDeps = {
   admin: AdminService;
   postgraphileSettings?: boolean;
   metrics: Metrics;
+  trustProxyHops?: number;
 };
 
 /** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
@@ -73,7 +74,7 @@ export async function createContext(
     admin: deps.admin,
     metrics: deps.metrics,
     client: {
-      ip: req?.socket.remoteAddress ?? null,
+      ip: clientIp(request, req, deps.trustProxyHops ?? 0),
       userAgent: request.headers.get('user-agent'),
     },
   };
@@ -104,3 +105,17 @@ function createLoaders(tx: RequestTx) {
 /** public.profiles as ProfileRow; timestamps as Postgres text so cursors keep microseconds. */
 export const PROFILE_COLUMNS = `id, username, full_name as "fullName", avatar_url as "avatarUrl", website,
   is_public as "isPublic", created_at::text as "createdAt", updated_at::text as "updatedAt"`;
+
+/**
+ * The client's address: the socket's, or with `hops` trusted proxies in front, the entry of
+ * X-Forwarded-For that the outermost trusted proxy saw (anything left of it is client-made).
+ */
+export function clientIp(request: Request, req: IncomingMessage | undefined, hops: number): string | null {
+  const socket = req?.socket.remoteAddress ?? null;
+  if (hops === 0) return socket;
+  const forwarded = (request.headers.get('x-forwarded-for') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return forwarded[forwarded.length - hops]?.slice(0, 64) ?? forwarded[0]?.slice(0, 64) ?? socket;
+}

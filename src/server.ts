@@ -1,9 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { createAdminService } from './auth/admin.js';
 import { createPasswordHasher } from './auth/password.js';
+import { createRateLimiter } from './auth/rate-limit.js';
 import { createAuthService } from './auth/service.js';
 import { createKeyStore } from './auth/signing-keys.js';
 import type { Config } from './config.js';
@@ -46,16 +50,17 @@ export async function createGateway(
     issuer: config.jwt.issuer,
     ttlS: config.jwt.accessTtlS,
   });
+  const metrics = createMetrics();
   const auth = createAuthService({
     db: pools.auth,
     tokens,
     passwords: createPasswordHasher(config.argon2),
+    limiter: createRateLimiter(pools.authSql, config.rateLimits, metrics.rateLimited),
     refreshKey: secrets.refreshKey,
     config,
   });
 
   const admin = createAdminService(pools.auth);
-  const metrics = createMetrics();
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -75,8 +80,28 @@ export async function createGateway(
         admin,
         postgraphileSettings: config.postgraphileSettings,
         metrics,
+        trustProxyHops: config.trustProxyHops,
       }),
-    plugins: [useRequestTransaction(), useContractErrorCodes()],
+    cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },
+    plugins: [
+      // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
+      // must still not reach the API: it needs a JSON content type or one of these headers.
+      useCSRFPrevention({
+        requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name', 'authorization'],
+      }),
+      ...new EnvelopArmor({
+        maxDepth: { n: config.limits.depth },
+        maxAliases: { n: config.limits.aliases },
+        maxTokens: { n: config.limits.tokens },
+        maxDirectives: { n: config.limits.directives },
+        costLimit: { maxCost: config.limits.cost },
+        // Suggestions ("did you mean …") map the schema for a stranger; off where introspection is.
+        blockFieldSuggestion: { enabled: !config.introspection },
+      }).protect().plugins,
+      ...(config.introspection ? [] : [useDisableIntrospection()]),
+      useRequestTransaction(),
+      useContractErrorCodes(),
+    ],
   });
 
   let draining = false;
@@ -92,7 +117,9 @@ export async function createGateway(
     }
   };
 
-  const server = createServer((req, res) => {
+  // Headers up to 128 KiB reach us, so an oversized bearer token is answered with
+  // UNAUTHENTICATED like any other bad token instead of a bare 431.
+  const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => {
     if (draining) res.setHeader('Connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
@@ -115,6 +142,17 @@ export async function createGateway(
       if (draining) return json(res, 503, { status: 'draining' });
       void ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable' }));
       return;
+    }
+    if (req.method === 'POST') {
+      const length = Number(req.headers['content-length'] ?? Number.NaN);
+      if (Number.isNaN(length)) return json(res, 411, graphqlError('A POST needs a Content-Length.', 'BAD_USER_INPUT'));
+      if (length > config.maxBodyBytes) {
+        return json(
+          res,
+          413,
+          graphqlError(`The body may have at most ${config.maxBodyBytes} bytes.`, 'BAD_USER_INPUT'),
+        );
+      }
     }
     void yoga(req, res);
   });
@@ -146,6 +184,10 @@ export async function createGateway(
       await pools.close();
     },
   };
+}
+
+function graphqlError(message: string, code: string) {
+  return { errors: [{ message, extensions: { code } }] };
 }
 
 function json(res: ServerResponse, status: number, body: unknown, cache = 'no-store'): void {

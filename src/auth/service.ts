@@ -7,6 +7,7 @@ import { identities, profiles, refreshTokens, sessions, users } from '../db/sche
 import type { AccessClaims, AccessTokens } from './access-token.js';
 import { AuthError, badInput, isUniqueViolation } from './errors.js';
 import type { PasswordHasher } from './password.js';
+import type { RateLimiter } from './rate-limit.js';
 import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from './refresh-token.js';
 import { checkMetadata, checkPassword, normalizeEmail, PASSWORD_MAX, profileSeed } from './validate.js';
 
@@ -54,10 +55,11 @@ export function createAuthService(deps: {
   db: Db;
   tokens: AccessTokens;
   passwords: PasswordHasher;
+  limiter: RateLimiter;
   refreshKey: string;
   config: Pick<Config, 'refresh' | 'sessions'>;
 }) {
-  const { db, tokens, passwords, refreshKey, config } = deps;
+  const { db, tokens, passwords, limiter, refreshKey, config } = deps;
 
   async function issue(tx: Tx, user: UserRow, sessionId: string, refreshToken: string, method: string) {
     const signed = await tokens.sign({
@@ -99,6 +101,7 @@ export function createAuthService(deps: {
 
   return {
     async signUp(input: { email: string; password: string; data?: unknown }, client: ClientInfo): Promise<AuthPayload> {
+      await limiter.consume([{ limit: 'signup_ip', subject: client.ip }]);
       const email = normalizeEmail(input.email);
       checkPassword(input.password, email);
       const metadata = checkMetadata(input.data);
@@ -137,6 +140,11 @@ export function createAuthService(deps: {
 
     async signIn(input: { email: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
       const email = normalizeEmail(input.email);
+      // Counted before any hash is computed, so a storm costs us one statement per attempt.
+      await limiter.consume([
+        { limit: 'signin_email', subject: email },
+        { limit: 'token_ip', subject: client.ip },
+      ]);
       // Longer than any accepted password: it cannot match, and hashing it is wasted work.
       if ([...input.password].length > PASSWORD_MAX) throw new AuthError('INVALID_CREDENTIALS');
       const [found] = await db.select().from(users).where(eq(users.email, email));
@@ -156,7 +164,8 @@ export function createAuthService(deps: {
       });
     },
 
-    async refresh(presented: string): Promise<AuthPayload> {
+    async refresh(presented: string, client: ClientInfo): Promise<AuthPayload> {
+      await limiter.consume([{ limit: 'token_ip', subject: client.ip }]);
       if (!looksLikeRefreshToken(presented)) throw new AuthError('INVALID_REFRESH_TOKEN');
       const outcome = await db.transaction(async (tx) => {
         // The row lock serialises concurrent refreshes of one token: the first spends it,

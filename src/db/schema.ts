@@ -5,6 +5,7 @@ import {
   boolean,
   check,
   index,
+  integer,
   jsonb,
   pgPolicy,
   pgRole,
@@ -117,6 +118,14 @@ export const signingKeys = authSchema.table('signing_keys', {
   createdAt: createdAt(),
   // Set when a newer key takes over; the key still verifies for one access-token lifetime.
   retiredAt: timestamp({ withTimezone: true }),
+});
+
+// Fixed-window attempt counters shared by every instance; keys are SHA-256 of
+// "<limit>:<subject>", so no email or address is stored in the clear.
+export const rateLimits = authSchema.table('rate_limits', {
+  key: text().primaryKey(),
+  windowStart: timestamp({ withTimezone: true }).notNull().defaultNow(),
+  count: integer().notNull().default(0),
 });
 
 const owner = sql`id = (select auth.uid())`;

@@ -56,7 +56,7 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description: 'Exchanges a refresh token for a new pair; the old refresh token is spent.',
     args: { refreshToken: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => counted(ctx, 'refresh', () => ctx.auth.refresh(args.refreshToken)),
+    resolve: (_root, args, ctx) => counted(ctx, 'refresh', () => ctx.auth.refresh(args.refreshToken, ctx.client)),
   }),
   signOut: t.boolean({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",

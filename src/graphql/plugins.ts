@@ -74,12 +74,14 @@ export function useContractErrorCodes(): Plugin {
   const normalize = (err: GraphQLError): GraphQLError => {
     const code = err.extensions?.code;
     if (typeof code === 'string' && (CONTRACT_CODES.has(code) || code === 'INTERNAL_SERVER_ERROR')) return err;
+    const status = (err.extensions?.http as { status?: number } | undefined)?.status;
+    const mapped = status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT';
     return new GraphQLError(err.message, {
       nodes: err.nodes,
       source: err.source,
       positions: err.positions,
       path: err.path,
-      extensions: { ...err.extensions, code: 'BAD_USER_INPUT', ...(typeof code === 'string' ? { reason: code } : {}) },
+      extensions: { ...err.extensions, code: mapped, ...(typeof code === 'string' ? { reason: code } : {}) },
     });
   };
   return {
