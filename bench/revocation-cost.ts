@@ -21,11 +21,13 @@ try {
   const [user] = await admin`insert into auth.users (email) values ('bench@example.com') returning id`;
   const [session] = await admin`insert into auth.sessions (user_id) values (${user!.id}) returning id`;
   await admin.end();
-  const sql = postgres(loginUrl(db.url, secrets.loginPassword), { max: 1, onnotice: () => {} });
+  const sql = postgres(loginUrl(db.url, secrets.loginRole, secrets.loginPassword), { max: 1, onnotice: () => {} });
   const claims = JSON.stringify({ sub: user!.id, role: 'authenticated', session_id: session!.id });
   const variants = {
     'set_config x2': () =>
-      sql.begin((tx) => tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true)`),
+      sql.begin(
+        (tx) => tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true)`,
+      ),
     'set_config x2 + session_is_live': () =>
       sql.begin(
         (tx) => tx`select set_config('request.jwt.claims', ${claims}, true), set_config('role', 'authenticated', true),
@@ -41,7 +43,8 @@ try {
       results[name] = Number(process.hrtime.bigint() - t0) / 1000 / N;
     }
   }
-  for (const [name, us] of Object.entries(results)) console.log(`${name.padEnd(34)} ${us.toFixed(1)} µs per transaction`);
+  for (const [name, us] of Object.entries(results))
+    console.log(`${name.padEnd(34)} ${us.toFixed(1)} µs per transaction`);
   const [a, b] = Object.values(results);
   console.log(`revocation check: +${(b! - a!).toFixed(1)} µs per request, no extra round trip`);
   await sql.end();

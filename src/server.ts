@@ -26,6 +26,8 @@ export type Gateway = {
   server: Server;
   yoga: YogaServerInstance<ServerContext, Context>;
   pools: Pools;
+  /** The gateway's own login (role and password): for tests and tools, never logged. */
+  loginUrl: string;
   tokens: AccessTokens;
   metrics: Metrics;
   listen: (port: number, host?: string) => Promise<number>;
@@ -40,7 +42,8 @@ export async function createGateway(
   opts: { onQuery?: (query: string) => void } = {},
 ): Promise<Gateway> {
   const secrets = await migrateAndProvision(adminUrl);
-  const pools = createPools(loginUrl(adminUrl, secrets.loginPassword), config, opts.onQuery);
+  const appUrl = loginUrl(adminUrl, secrets.loginRole, secrets.loginPassword);
+  const pools = createPools(appUrl, config, opts.onQuery);
   const keys =
     config.jwt.alg === 'ES256'
       ? createKeyStore(pools.authSql, config.jwt.accessTtlS, config.jwt.keysReloadS)
@@ -161,6 +164,7 @@ export async function createGateway(
     server,
     yoga,
     pools,
+    loginUrl: appUrl,
     tokens,
     metrics,
     listen: (port, host) =>

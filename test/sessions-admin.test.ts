@@ -87,12 +87,7 @@ const count = async (sql: string, ...args: unknown[]): Promise<number> => {
 
 /** A connection as the gateway's own login role (neither superuser nor BYPASSRLS). */
 async function loginRole(gw: TestGateway): Promise<postgres.Sql> {
-  const [row] = await gw.admin<{ value: string }[]>`
-    select value from authgate_private.secrets where name = 'login_password'`;
-  const u = new URL(gw.dbUrl);
-  u.username = 'authgate_authenticator';
-  u.password = row!.value;
-  const sql = postgres(u.toString(), { max: 1, connect_timeout: 5, idle_timeout: 5, onnotice: () => {} });
+  const sql = postgres(gw.gateway.loginUrl, { max: 1, connect_timeout: 5, idle_timeout: 5, onnotice: () => {} });
   logins.push(sql);
   return sql;
 }

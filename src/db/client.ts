@@ -8,8 +8,6 @@ export type Db = PostgresJsDatabase<typeof schema>;
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export type Pools = { app: postgres.Sql; auth: Db; authSql: postgres.Sql; close: () => Promise<void> };
 
-export const LOGIN_ROLE = 'authgate_authenticator';
-
 /**
  * Two pools of the same unprivileged login role: `app` carries GraphQL requests (each
  * transaction switches to anon/authenticated), `auth` is the narrow path that may touch
@@ -53,10 +51,10 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
   };
 }
 
-/** The login URL of the gateway: the admin URL's server and database, our own role. */
-export function loginUrl(adminUrl: string, password: string): string {
+/** The login URL of the gateway: the admin URL's server and database, its own login role. */
+export function loginUrl(adminUrl: string, role: string, password: string): string {
   const u = new URL(adminUrl);
-  u.username = LOGIN_ROLE;
+  u.username = role;
   u.password = password;
   return u.toString();
 }

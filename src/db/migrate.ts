@@ -13,7 +13,7 @@ export const SHIPPED_MIGRATIONS: number = (
   JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: unknown[] }
 ).entries.length;
 
-export type Provisioned = { loginPassword: string; jwtSecret: string; refreshKey: string };
+export type Provisioned = { loginRole: string; loginPassword: string; jwtSecret: string; refreshKey: string };
 
 /**
  * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist and the
@@ -27,9 +27,12 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
     try {
       await migrate(drizzle({ client: sql }), { migrationsFolder: MIGRATIONS_FOLDER });
       const loginPassword = await secret(sql, 'login_password');
-      await sql`select authgate_private.set_login_password(${scramVerifier(loginPassword)})`;
+      const [db] = await sql<{ name: string }[]>`select current_database() as name`;
+      const loginRole = loginRoleFor(db!.name);
+      await sql`select authgate_private.ensure_login_role(${loginRole}, ${scramVerifier(loginPassword)})`;
       await ensureSigningKey(sql);
       return {
+        loginRole,
         loginPassword,
         jwtSecret: await secret(sql, 'jwt_secret'),
         refreshKey: await secret(sql, 'refresh_token_key'),
@@ -40,6 +43,15 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
   } finally {
     await sql.end({ timeout: 5 });
   }
+}
+
+/** This database's login role: readable, and unique per database name within the cluster. */
+export function loginRoleFor(database: string): string {
+  const readable = database
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 30);
+  return `authgate_login_${readable}_${createHash('sha256').update(database).digest('hex').slice(0, 8)}`;
 }
 
 async function secret(sql: postgres.Sql, name: string): Promise<string> {

@@ -73,7 +73,19 @@ const CONTRACT_CODES = new Set<string>([
 export function useContractErrorCodes(): Plugin {
   const normalize = (err: GraphQLError): GraphQLError => {
     const code = err.extensions?.code;
-    if (typeof code === 'string' && (CONTRACT_CODES.has(code) || code === 'INTERNAL_SERVER_ERROR')) return err;
+    // yoga puts the JSON parser's message (with a piece of the body) in originalError even
+    // outside development; nothing but our own fields reaches a client.
+    const { originalError: _o, stack: _s, ...extensions } = err.extensions ?? {};
+    if (typeof code === 'string' && (CONTRACT_CODES.has(code) || code === 'INTERNAL_SERVER_ERROR')) {
+      if (_o === undefined && _s === undefined) return err;
+      return new GraphQLError(err.message, {
+        nodes: err.nodes,
+        source: err.source,
+        positions: err.positions,
+        path: err.path,
+        extensions,
+      });
+    }
     const status = (err.extensions?.http as { status?: number } | undefined)?.status;
     const mapped = status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT';
     return new GraphQLError(err.message, {
@@ -81,7 +93,7 @@ export function useContractErrorCodes(): Plugin {
       source: err.source,
       positions: err.positions,
       path: err.path,
-      extensions: { ...err.extensions, code: mapped, ...(typeof code === 'string' ? { reason: code } : {}) },
+      extensions: { ...extensions, code: mapped, ...(typeof code === 'string' ? { reason: code } : {}) },
     });
   };
   return {
