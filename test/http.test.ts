@@ -252,6 +252,10 @@ describe.each(['ES256', 'HS256'])('bearer tokens (%s)', (alg) => {
         return `Bearer ${await forge({ iat: now - 3700, exp: now - 100 })}`;
       },
     ],
+    [
+      'a token not valid yet (nbf in the future)',
+      async () => `Bearer ${await forge({ nbf: Math.floor(Date.now() / 1000) + 3600 })}`,
+    ],
     ['a token for another audience', async () => `Bearer ${await forge({ aud: 'service' })}`],
     ['a token from another issuer', async () => `Bearer ${await forge({ iss: 'not-authgate' })}`],
     ['a token claiming a Postgres role', async () => `Bearer ${await forge({ role: 'postgres' })}`],
@@ -307,11 +311,11 @@ describe.each(['ES256', 'HS256'])('bearer tokens (%s)', (alg) => {
     expectCleanErrors(res);
   });
 
-  it('refuses a 100 KB token without serving anything', async () => {
+  it('refuses a 100 KB token with UNAUTHENTICATED', async () => {
+    // The server takes headers up to 128 KiB, so this reaches the token check (not a bare 431).
     const res = await post(PROBE, `Bearer ${'a'.repeat(100 * 1024)}`);
-    // Node's header limit (431) may answer before GraphQL does; either way, never anon.
-    if (res.status === 431) expect(res.text).toBe('');
-    else expect(codeOf(res)).toBe('UNAUTHENTICATED');
+    expect(res.status).toBeLessThan(500);
+    expect(codeOf(res)).toBe('UNAUTHENTICATED');
     expect(res.data ?? null).toBeNull();
   });
 
