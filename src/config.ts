@@ -24,6 +24,7 @@ const EnvSchema = z.object({
   AUTH_DB_POOL_MAX: int(4, 1),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
   DB_CONNECT_TIMEOUT_S: int(5, 1),
+  DB_ACQUIRE_TIMEOUT_MS: int(5000, 50),
 
   JWT_ALG: z.enum(['ES256', 'HS256']).default('ES256'),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
@@ -69,7 +70,13 @@ export type Config = {
   databaseUrl: string | undefined;
   dataDir: string;
   embeddedPgPort: number;
-  db: { poolMax: number; authPoolMax: number; statementTimeoutMs: number; connectTimeoutS: number };
+  db: {
+    poolMax: number;
+    authPoolMax: number;
+    statementTimeoutMs: number;
+    connectTimeoutS: number;
+    acquireTimeoutMs: number;
+  };
   jwt: { alg: 'ES256' | 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number; keysReloadS: number };
   refresh: { ttlS: number; reuseIntervalS: number };
   sessions: { timeboxS: number; inactivityTimeoutS: number };
@@ -113,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authPoolMax: e.AUTH_DB_POOL_MAX,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutS: e.DB_CONNECT_TIMEOUT_S,
+      acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
     },
     jwt: {
       alg: e.JWT_ALG,

@@ -37,6 +37,7 @@ export type ContextDeps = {
   postgraphileSettings?: boolean;
   metrics: Metrics;
   trustProxyHops?: number;
+  acquireTimeoutMs?: number;
 };
 
 /** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
@@ -59,9 +60,10 @@ export async function createContext(
   }
   const accessClaims = verified?.kind === 'user' ? verified.claims : null;
   const claims: Claims = verified ? (verified.claims as unknown as Claims) : { role: 'anon' };
-  const tx = requestTx(deps.db, claims, deps.postgraphileSettings ?? false, {
-    taken: deps.metrics.connectionTaken,
-    returned: deps.metrics.connectionReturned,
+  const tx = requestTx(deps.db, claims, {
+    postgraphile: deps.postgraphileSettings ?? false,
+    acquireTimeoutMs: deps.acquireTimeoutMs ?? 5000,
+    hooks: { taken: deps.metrics.connectionTaken, returned: deps.metrics.connectionReturned },
   });
   return {
     viewer: accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null,

@@ -3,7 +3,8 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { createAdminService } from './auth/admin.js';
 import { createPasswordHasher } from './auth/password.js';
@@ -13,6 +14,7 @@ import { createKeyStore } from './auth/signing-keys.js';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
+import { isDatabaseUnavailable } from './db/errors.js';
 import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { schema } from './graphql/index.js';
@@ -73,7 +75,15 @@ export async function createGateway(
     // The bundled GraphiQL: works without a CDN.
     renderGraphiQL,
     // Never dev mode: no stack or driver text reaches a client.
-    maskedErrors: { isDev: false },
+    maskedErrors: {
+      isDev: false,
+      maskError: (error, message) =>
+        isDatabaseUnavailable(error)
+          ? new GraphQLError('The database is unavailable; try again shortly.', {
+              extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } },
+            })
+          : maskError(error, message, false),
+    },
     logging: createLogger(config.logLevel),
     context: ({ request, req }) =>
       createContext(request, req, {
@@ -84,6 +94,7 @@ export async function createGateway(
         postgraphileSettings: config.postgraphileSettings,
         metrics,
         trustProxyHops: config.trustProxyHops,
+        acquireTimeoutMs: config.db.acquireTimeoutMs,
       }),
     cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },
     plugins: [

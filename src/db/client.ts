@@ -18,6 +18,10 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
   const base = {
     idle_timeout: 30,
     connect_timeout: config.db.connectTimeoutS,
+    // postgres.js's default backoff grows to 20 s after a few failed connects (counted
+    // across the pool), so a 2 s outage could stall queued work for 20 s; retry at most
+    // every second instead.
+    backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
     onnotice: () => {},
   } as const;
   const app = postgres(appUrl, {

@@ -36,11 +36,14 @@ const SESSION_ENDED = 'AG401';
  */
 export type PoolHooks = { taken: () => void; returned: () => void };
 
-export function requestTx(pool: postgres.Sql, claims: Claims, postgraphile = false, hooks?: PoolHooks): RequestTx {
+export type RequestTxOptions = { postgraphile?: boolean; acquireTimeoutMs?: number; hooks?: PoolHooks };
+
+export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOptions = {}): RequestTx {
+  const { postgraphile = false, acquireTimeoutMs = 5000, hooks } = opts;
   let opened: Promise<Opened> | undefined;
 
   const open = (): Promise<Opened> => {
-    opened ??= pool.reserve().then((sql) => {
+    opened ??= reserve(pool, acquireTimeoutMs).then((sql) => {
       hooks?.taken();
       const begin = sql`begin`.execute();
       const identity = sql
@@ -116,4 +119,36 @@ function identityParams(claims: Claims, postgraphile: boolean): string[] {
  */
 function postgraphileKeys(claims: Claims): string[] {
   return Object.keys(claims).filter((k) => /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(k));
+}
+
+/**
+ * A connection of the pool, or ACQUIRE_TIMEOUT after `ms`: while the database is away, a
+ * request fails fast instead of queueing without end. A connection that arrives after the
+ * deadline goes straight back.
+ */
+function reserve(pool: postgres.Sql, ms: number): Promise<postgres.ReservedSql> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(Object.assign(new Error('timed out waiting for a database connection'), { code: 'ACQUIRE_TIMEOUT' }));
+    }, ms);
+    pool.reserve().then(
+      (sql) => {
+        clearTimeout(timer);
+        if (settled) sql.release();
+        else {
+          settled = true;
+          resolve(sql);
+        }
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+      },
+    );
+  });
 }

@@ -53,6 +53,9 @@ export function useRequestTransaction(): Plugin<Context> {
   };
 }
 
+/** Codes of failures that are not the client's: masked errors and a database out of reach. */
+const SERVER_CODES = new Set(['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE']);
+
 const CONTRACT_CODES = new Set<string>([
   'BAD_USER_INPUT',
   'WEAK_PASSWORD',
@@ -76,7 +79,7 @@ export function useContractErrorCodes(): Plugin {
     // yoga puts the JSON parser's message (with a piece of the body) in originalError even
     // outside development; nothing but our own fields reaches a client.
     const { originalError: _o, stack: _s, ...extensions } = err.extensions ?? {};
-    if (typeof code === 'string' && (CONTRACT_CODES.has(code) || code === 'INTERNAL_SERVER_ERROR')) {
+    if (typeof code === 'string' && (CONTRACT_CODES.has(code) || SERVER_CODES.has(code))) {
       if (_o === undefined && _s === undefined) return err;
       return new GraphQLError(err.message, {
         nodes: err.nodes,
