@@ -158,6 +158,10 @@ export async function createGateway(
       return;
     }
     if (req.method === 'POST') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (!JSON_TYPES.has(type)) {
+        return json(res, 415, graphqlError('Send the request as application/json.', 'BAD_USER_INPUT'));
+      }
       const length = Number(req.headers['content-length'] ?? Number.NaN);
       if (Number.isNaN(length)) return json(res, 411, graphqlError('A POST needs a Content-Length.', 'BAD_USER_INPUT'));
       if (length > config.maxBodyBytes) {
@@ -200,6 +204,8 @@ export async function createGateway(
     },
   };
 }
+
+const JSON_TYPES = new Set(['application/json', 'application/graphql']);
 
 function graphqlError(message: string, code: string) {
   return { errors: [{ message, extensions: { code } }] };

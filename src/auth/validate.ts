@@ -8,8 +8,15 @@ export const URL_MAX = 2048;
 export const TEXT_MAX = 1024;
 export const USERNAME = /^[A-Za-z0-9_]{3,32}$/;
 
-// Postgres text cannot hold NUL; refusing it here keeps it a coded error, not a driver one.
-const hasNul = (s: string) => s.includes('\u0000');
+export const METADATA_MAX_DEPTH = 32;
+
+// Postgres text and jsonb hold neither NUL nor half a surrogate pair; refusing them here
+// keeps them coded errors instead of driver ones.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const hasNul = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+
+/** True for text Postgres can store: no NUL, no lone surrogate. */
+export const storable = (s: string): boolean => !hasNul(s);
 
 /** Trimmed, lower-cased and checked; BAD_USER_INPUT otherwise. */
 export function normalizeEmail(raw: string): string {
@@ -68,16 +75,29 @@ export function checkText(value: string, field: string): string {
   return value;
 }
 
-/** A JSON object of at most 16 KiB; BAD_USER_INPUT otherwise. */
+/**
+ * A JSON object of at most 16 KiB and 32 levels, whose keys and strings Postgres can store;
+ * BAD_USER_INPUT otherwise. Walked without recursion, so depth cannot exhaust the stack.
+ */
 export function checkMetadata(value: unknown, field = 'data'): Record<string, unknown> {
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw badInput(`${field} must be a JSON object.`, field);
-  const json = JSON.stringify(value);
-  if (Buffer.byteLength(json, 'utf8') > METADATA_MAX_BYTES) {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node === 'string') {
+      if (!storable(node)) throw badInput(`${field} must not contain NUL or unpaired surrogate characters.`, field);
+    } else if (node !== null && typeof node === 'object') {
+      if (depth > METADATA_MAX_DEPTH) throw badInput(`${field} may nest at most ${METADATA_MAX_DEPTH} levels.`, field);
+      for (const [k, v] of Object.entries(node)) {
+        if (!storable(k)) throw badInput(`${field} must not contain NUL or unpaired surrogate characters.`, field);
+        stack.push([v, depth + 1]);
+      }
+    }
+  }
+  if (Buffer.byteLength(JSON.stringify(value), 'utf8') > METADATA_MAX_BYTES) {
     throw badInput(`${field} may be at most ${METADATA_MAX_BYTES} bytes of JSON.`, field);
   }
-  // jsonb rejects \u0000 in strings and keys.
-  if (json.includes('\\u0000')) throw badInput(`${field} must not contain NUL characters.`, field);
   return value as Record<string, unknown>;
 }
 

@@ -29,6 +29,8 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
     max: config.db.poolMax,
     connection: {
       application_name: 'authgate',
+      // Cursors carry created_at::text; one time zone keeps its shape fixed.
+      TimeZone: 'UTC',
       statement_timeout: config.db.statementTimeoutMs,
       // A request's transaction never idles this long unless something is wrong.
       idle_in_transaction_session_timeout: config.db.statementTimeoutMs * 3,
@@ -41,6 +43,7 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
     max: config.db.authPoolMax,
     connection: {
       application_name: 'authgate-auth',
+      TimeZone: 'UTC',
       statement_timeout: config.db.statementTimeoutMs,
       role: 'authgate_auth',
     },

@@ -1,6 +1,7 @@
 import { isUuid } from '../auth/access-token.js';
 import { AuthError, badInput } from '../auth/errors.js';
 import { toUserView, type UserView } from '../auth/service.js';
+import { storable } from '../auth/validate.js';
 import type { Context } from '../context.js';
 import { builder } from './builder.js';
 import { decodeCursor, encodeCursor, firstArg } from './cursor.js';
@@ -51,7 +52,9 @@ builder.queryFields((t) => ({
       requireService(ctx);
       const first = firstArg(args.first);
       const after = args.after ? decodeCursor(args.after) : null;
-      if (args.search && args.search.length > 254) throw badInput('search is too long.', 'search');
+      if (args.search && (args.search.length > 254 || !storable(args.search))) {
+        throw badInput('search must be at most 254 characters without NUL.', 'search');
+      }
       const { rows, hasNextPage } = await ctx.admin.listUsers({ first, after, search: args.search ?? null });
       const edges = rows.map((r) => ({
         cursor: encodeCursor({ createdAt: r.cursorTs, id: r.id }),
