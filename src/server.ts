@@ -50,6 +50,7 @@ export async function createGateway(
     config.jwt.alg === 'ES256'
       ? createKeyStore(pools.authSql, config.jwt.accessTtlS, config.jwt.keysReloadS)
       : undefined;
+  await keys?.ready();
   const tokens = createAccessTokens({
     mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
     issuer: config.jwt.issuer,

@@ -61,17 +61,25 @@ export function createAuthService(deps: {
 }) {
   const { db, tokens, passwords, limiter, refreshKey, config } = deps;
 
-  async function issue(tx: Tx, user: UserRow, sessionId: string, refreshToken: string, method: string) {
-    const signed = await tokens.sign({
-      userId: user.id,
-      email: user.email,
-      sessionId,
-      appMetadata: user.rawAppMetaData,
-      userMetadata: user.rawUserMetaData,
-      amr: [{ method, timestamp: Math.floor(Date.now() / 1000) }],
-    });
+  type Grant = { user: UserRow; sessionId: string; refreshToken: string; method: string; profile: ProfileRow | null };
+
+  /** What the payload needs from the database, read inside the use case's transaction. */
+  async function grant(tx: Tx, user: UserRow, sessionId: string, refreshToken: string, method: string): Promise<Grant> {
     const [profile] = await tx.select().from(profiles).where(eq(profiles.id, user.id));
-    return payload(signed.token, signed.claims, refreshToken, user, profile ?? null);
+    return { user, sessionId, refreshToken, method, profile: profile ?? null };
+  }
+
+  /** Signs the access token after the transaction committed: no connection waits on signing. */
+  async function issue(g: Grant): Promise<AuthPayload> {
+    const signed = await tokens.sign({
+      userId: g.user.id,
+      email: g.user.email,
+      sessionId: g.sessionId,
+      appMetadata: g.user.rawAppMetaData,
+      userMetadata: g.user.rawUserMetaData,
+      amr: [{ method: g.method, timestamp: Math.floor(Date.now() / 1000) }],
+    });
+    return payload(signed.token, signed.claims, g.refreshToken, g.user, g.profile);
   }
 
   async function startSession(
@@ -108,7 +116,7 @@ export function createAuthService(deps: {
       const seed = profileSeed(metadata);
       const hash = await passwords.hash(input.password);
       try {
-        return await db.transaction(async (tx) => {
+        const granted = await db.transaction(async (tx) => {
           const [user] = await tx
             .insert(users)
             .values({
@@ -129,8 +137,9 @@ export function createAuthService(deps: {
           });
           await tx.insert(profiles).values({ id: user.id, ...seed });
           const { sessionId, refreshToken } = await startSession(tx, user, client);
-          return issue(tx, user, sessionId, refreshToken, 'password');
+          return grant(tx, user, sessionId, refreshToken, 'password');
         });
+        return await issue(granted);
       } catch (err) {
         if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
         if (isUniqueViolation(err, 'profiles_username_key')) throw new AuthError('USERNAME_TAKEN');
@@ -152,7 +161,7 @@ export function createAuthService(deps: {
       if (!found || !ok) throw new AuthError('INVALID_CREDENTIALS');
       if (found.bannedUntil && found.bannedUntil > new Date())
         throw new AuthError('FORBIDDEN', 'This account is banned.');
-      return db.transaction(async (tx) => {
+      const granted = await db.transaction(async (tx) => {
         const [user] = await tx
           .update(users)
           .set({ lastSignInAt: sql`now()` })
@@ -160,8 +169,9 @@ export function createAuthService(deps: {
           .returning();
         if (!user) throw new AuthError('INVALID_CREDENTIALS');
         const { sessionId, refreshToken } = await startSession(tx, user, client);
-        return issue(tx, user, sessionId, refreshToken, 'password');
+        return grant(tx, user, sessionId, refreshToken, 'password');
       });
+      return issue(granted);
     },
 
     async refresh(presented: string, client: ClientInfo): Promise<AuthPayload> {
@@ -213,11 +223,11 @@ export function createAuthService(deps: {
             .set({ refreshedAt: sql`now()`, updatedAt: sql`now()` })
             .where(eq(sessions.id, row.session_id));
         }
-        return { payload: await issue(tx, user, row.session_id, child, 'token_refresh') };
+        return { granted: await grant(tx, user, row.session_id, child, 'token_refresh') };
       });
       // Returned, not thrown, so the revocation above commits.
       if ('error' in outcome) throw outcome.error;
-      return outcome.payload;
+      return issue(outcome.granted);
     },
 
     async signOut(claims: AccessClaims, scope: SignOutScope): Promise<boolean> {

@@ -10,6 +10,8 @@ export type KeyStore = {
   verifier: (kid: string) => Promise<CryptoKey | null>;
   /** The public keys whose tokens may still be live, for /.well-known/jwks.json. */
   jwks: () => Promise<{ keys: JWK[] }>;
+  /** Loads the keys; start-up awaits it so no request waits on the first load. */
+  ready: () => Promise<void>;
   stop: () => void;
 };
 
@@ -52,21 +54,36 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEver
     };
   };
 
-  const get = (maxAgeMs = reloadEveryMs) => {
-    if (!loaded || Date.now() - loadedAt > maxAgeMs) {
-      const previous = loaded;
-      loadedAt = Date.now();
-      loaded = load().catch((err: unknown) => {
-        // Keep serving with the last good set when a reload fails.
-        if (previous) return previous;
-        loaded = undefined;
-        throw err;
+  // Stale-while-revalidate: once a set is loaded, callers get it at once and a reload runs
+  // beside them. Signing must never wait for a connection (it may run while the pool is
+  // full of requests that are themselves waiting to sign).
+  let reloading: Promise<unknown> | undefined;
+  const reload = () => {
+    reloading ??= load()
+      .then((set) => {
+        loaded = Promise.resolve(set);
+      })
+      .catch(() => {}) // keep serving the last good set
+      .finally(() => {
+        reloading = undefined;
+        loadedAt = Date.now();
       });
+    return reloading;
+  };
+  const get = async (maxAgeMs = reloadEveryMs) => {
+    if (!loaded) {
+      loadedAt = Date.now();
+      loaded = load();
+      loaded.catch(() => {
+        loaded = undefined;
+      });
+      return loaded;
     }
+    if (Date.now() - loadedAt > maxAgeMs) void reload();
     return loaded;
   };
 
-  const timer = setInterval(() => void get(0).catch(() => {}), reloadEveryMs);
+  const timer = setInterval(() => void reload(), reloadEveryMs);
   timer.unref();
 
   return {
@@ -74,9 +91,17 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEver
     verifier: async (kid) => {
       const known = (await get()).verifiers.get(kid);
       if (known || Date.now() - loadedAt < UNKNOWN_KID_COOLDOWN_MS) return known ?? null;
-      return (await get(0)).verifiers.get(kid) ?? null;
+      // Verification runs outside any transaction, so it may wait for the reload.
+      await reload();
+      return (await get()).verifiers.get(kid) ?? null;
     },
-    jwks: async () => ({ keys: (await get(JWKS_MAX_AGE_MS)).jwks }),
+    jwks: async () => {
+      if (Date.now() - loadedAt > JWKS_MAX_AGE_MS) await reload();
+      return { keys: (await get()).jwks };
+    },
+    ready: async () => {
+      await get();
+    },
     stop: () => clearInterval(timer),
   };
 }
