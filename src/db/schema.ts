@@ -46,6 +46,7 @@ export const users = authSchema.table(
   },
   (t) => [
     uniqueIndex('users_email_key').on(t.email),
+    index('users_created_at_id_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     check('users_email_lower', sql`${t.email} = lower(btrim(${t.email}))`),
   ],
 );
@@ -147,7 +148,9 @@ export const profiles = pgTable(
   },
   (t) => [
     uniqueIndex('profiles_username_key').on(sql`lower(${t.username})`),
-    index('profiles_created_at_id_idx').on(t.createdAt.desc(), t.id.desc()),
+    // DESC NULLS FIRST is what `order by created_at desc, id desc` means; an index in any
+    // other null order cannot serve it and every page became a sort of the whole table.
+    index('profiles_created_at_id_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     check('profiles_username_format', sql`${t.username} ~ '^[A-Za-z0-9_]{3,32}$'`),
     pgPolicy('profiles_select_visible', {
       for: 'select',
