@@ -7,6 +7,7 @@ import { AuthError } from './auth/errors.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
 import type { ProfileRow } from './db/schema.js';
+import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
 export type Viewer = { id: string; sessionId: string };
@@ -24,6 +25,8 @@ export type Context = {
   auth: AuthService;
   admin: AdminService;
   metrics: Metrics;
+  log: Logger;
+  requestId: string;
   client: ClientInfo;
 };
 
@@ -38,6 +41,7 @@ export type ContextDeps = {
   metrics: Metrics;
   trustProxyHops?: number;
   acquireTimeoutMs?: number;
+  log: Logger;
 };
 
 /** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
@@ -75,6 +79,8 @@ export async function createContext(
     auth: deps.auth,
     admin: deps.admin,
     metrics: deps.metrics,
+    log: deps.log,
+    requestId: request.headers.get('x-request-id') ?? 'none',
     client: {
       ip: clientIp(request, req, deps.trustProxyHops ?? 0),
       userAgent: request.headers.get('user-agent'),

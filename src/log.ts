@@ -1,49 +1,65 @@
+import {
+  type DestinationStream,
+  destination as fileDestination,
+  type Logger as Pino,
+  pino,
+  stdTimeFunctions,
+} from 'pino';
 import type { Config } from './config.js';
 
-export type Logger = {
-  debug: (...args: unknown[]) => void;
-  info: (...args: unknown[]) => void;
-  warn: (...args: unknown[]) => void;
-  error: (...args: unknown[]) => void;
-};
-
-const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type Logger = Pino;
 
 /**
- * JSON lines on stderr. Errors are reduced to their class, SQLSTATE and driver message:
- * a failed query's text and parameters (claims, token hashes, emails) never reach a log.
+ * Structured JSON logs (pino). Nothing secret is ever passed to a log call; the redaction
+ * paths are a second line in case a header or an input object slips in.
  */
-export function createLogger(
-  level: Config['logLevel'],
-  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
-): Logger {
-  const min = level === 'silent' ? LEVELS.length : LEVELS.indexOf(level);
-  const make =
-    (name: (typeof LEVELS)[number]) =>
-    (...args: unknown[]): void => {
-      if (LEVELS.indexOf(name) < min) return;
-      const parts = args.map(describe);
-      write(JSON.stringify({ time: new Date().toISOString(), level: name, msg: parts.join(' ') }));
-    };
-  return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
+export function createLogger(level: Config['logLevel'], destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'authgate' },
+      timestamp: stdTimeFunctions.isoTime,
+      redact: {
+        paths: [
+          'headers.authorization',
+          'req.headers.authorization',
+          '*.password',
+          '*.currentPassword',
+          '*.refreshToken',
+          '*.accessToken',
+          'variables',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    destination ?? fileDestination({ dest: 1, sync: false }),
+  );
 }
 
-function describe(value: unknown): string {
-  if (!(value instanceof Error)) return typeof value === 'string' ? value : safeJson(value);
+/** Yoga's logger interface over pino, with errors reduced by `describeError`. */
+export function yogaLogger(log: Logger) {
+  const text = (args: unknown[]) => args.map((a) => (a instanceof Error ? describeError(a) : String(a))).join(' ');
+  return {
+    debug: (...args: unknown[]) => log.debug(text(args)),
+    info: (...args: unknown[]) => log.info(text(args)),
+    warn: (...args: unknown[]) => log.warn(text(args)),
+    error: (...args: unknown[]) => log.error(text(args)),
+  };
+}
+
+/**
+ * An error as its class, SQLSTATE and driver message: a failed query's text and parameters
+ * (claims, token hashes, emails) never reach a log.
+ */
+export function describeError(value: Error): string {
   let root: unknown = value;
-  while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+  for (let depth = 0; depth < 8 && root instanceof Error; depth++) {
+    const next = (root as { originalError?: unknown }).originalError ?? root.cause;
+    if (!(next instanceof Error)) break;
+    root = next;
+  }
   const err = root as Error & { code?: unknown };
   const code = typeof err.code === 'string' ? ` [${err.code}]` : '';
-  // Drizzle puts the SQL and its parameters into its own message; only the root cause's
-  // message is kept, and only from the driver or our own code.
   const message = err === value && value.name === 'DrizzleQueryError' ? 'query failed' : err.message.split('\n')[0];
   return `${err.name}${code}: ${message?.slice(0, 200) ?? ''}`;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value)?.slice(0, 500) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
@@ -5,6 +6,7 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
+import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { createAdminService } from './auth/admin.js';
 import { createPasswordHasher } from './auth/password.js';
@@ -19,7 +21,7 @@ import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { schema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
@@ -28,6 +30,7 @@ export type Gateway = {
   server: Server;
   yoga: YogaServerInstance<ServerContext, Context>;
   pools: Pools;
+  log: Logger;
   /** The gateway's own login (role and password): for tests and tools, never logged. */
   loginUrl: string;
   tokens: AccessTokens;
@@ -41,7 +44,7 @@ export type Gateway = {
 export async function createGateway(
   config: Config,
   adminUrl: string,
-  opts: { onQuery?: (query: string) => void } = {},
+  opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream } = {},
 ): Promise<Gateway> {
   const secrets = await migrateAndProvision(adminUrl);
   const appUrl = loginUrl(adminUrl, secrets.loginRole, secrets.loginPassword);
@@ -57,6 +60,7 @@ export async function createGateway(
     ttlS: config.jwt.accessTtlS,
   });
   const metrics = createMetrics();
+  const log = createLogger(config.logLevel, opts.logDestination);
   const auth = createAuthService({
     db: pools.auth,
     tokens,
@@ -85,7 +89,7 @@ export async function createGateway(
             })
           : maskError(error, message, false),
     },
-    logging: createLogger(config.logLevel),
+    logging: yogaLogger(log),
     context: ({ request, req }) =>
       createContext(request, req, {
         db: pools.app,
@@ -96,6 +100,7 @@ export async function createGateway(
         metrics,
         trustProxyHops: config.trustProxyHops,
         acquireTimeoutMs: config.db.acquireTimeoutMs,
+        log,
       }),
     cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },
     plugins: [
@@ -136,6 +141,11 @@ export async function createGateway(
   // UNAUTHENTICATED like any other bad token instead of a bare 431.
   const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => {
     if (draining) res.setHeader('Connection', 'close');
+    // One id per request, in the logs and the response; a client's own id is kept if sane.
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+    req.headers['x-request-id'] = requestId;
+    res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/metrics') {
@@ -180,6 +190,7 @@ export async function createGateway(
     server,
     yoga,
     pools,
+    log,
     loginUrl: appUrl,
     tokens,
     metrics,

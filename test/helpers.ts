@@ -31,7 +31,10 @@ export type TestGateway = {
  * A real gateway on a real HTTP port, on a fresh database of the run's Postgres.
  * `env` overrides configuration the way an operator would.
  */
-export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+export async function startGateway(
+  env: Record<string, string> = {},
+  opts: { logs?: string[] } = {},
+): Promise<TestGateway> {
   const root = inject('adminUrl');
   const name = `authgate_t_${randomBytes(6).toString('hex')}`;
   const server = postgres(root, { max: 1, onnotice: () => {} });
@@ -49,7 +52,11 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     ...env,
   });
   const queries: string[] = [];
-  const gateway = await createGateway(config, dbUrl, { onQuery: (q) => queries.push(q) });
+  const logs = opts.logs;
+  const gateway = await createGateway(config, dbUrl, {
+    onQuery: (q) => queries.push(q),
+    ...(logs ? { logDestination: { write: (line: string) => void logs.push(line) } } : {}),
+  });
   const port = await gateway.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}/graphql`;
   const admin = postgres(dbUrl, { max: 2, onnotice: () => {} });

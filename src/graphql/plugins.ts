@@ -20,6 +20,12 @@ export function useRequestTransaction(): Plugin<Context> {
         let outcome = 'error';
         if (ctx.authError) {
           ctx.metrics.observeRequest(name, 'UNAUTHENTICATED', (performance.now() - started) / 1000);
+          ctx.log.info({
+            requestId: ctx.requestId,
+            operation: name ?? 'anonymous',
+            userId: null,
+            outcome: 'UNAUTHENTICATED',
+          });
           return { errors: [ctx.authError] };
         }
         let ok = false;
@@ -46,7 +52,17 @@ export function useRequestTransaction(): Plugin<Context> {
           throw err;
         } finally {
           await ctx.tx.finish(ok, mutation);
-          ctx.metrics.observeRequest(name, outcome, (performance.now() - started) / 1000);
+          const seconds = (performance.now() - started) / 1000;
+          ctx.metrics.observeRequest(name, outcome, seconds);
+          // Who did what and how it went; never arguments, tokens or results.
+          ctx.log.info({
+            requestId: ctx.requestId,
+            operation: name ?? 'anonymous',
+            type: mutation ? 'mutation' : 'query',
+            userId: ctx.viewer?.id ?? (ctx.service ? 'service_role' : null),
+            ms: Math.round(seconds * 1000 * 10) / 10,
+            outcome,
+          });
         }
       });
     },
