@@ -82,3 +82,29 @@ describe('loadConfig', () => {
     expect(configError({ REFRESH_REUSE_INTERVAL_S: 'soon' }).message).toContain('REFRESH_REUSE_INTERVAL_S');
   });
 });
+
+describe('.env.example', () => {
+  it('lists every variable the configuration reads, and its values parse', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    const entries = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => /^[A-Z_0-9]+=/.test(l))
+      .map((l) => {
+        const [name, ...rest] = l.split('=');
+        return [
+          name!,
+          rest
+            .join('=')
+            .replace(/\s+#.*$/, '')
+            .trim(),
+        ] as const;
+      });
+    const listed = entries.map(([n]) => n).sort();
+    const source = readFileSync(new URL('../src/config.ts', import.meta.url), 'utf8');
+    const read = [...source.matchAll(/^ {2}([A-Z_0-9]+): /gm)].map((m) => m[1]!).sort();
+    expect(listed).toEqual(read);
+    expect(() => loadConfig(Object.fromEntries(entries))).not.toThrow();
+  });
+});
