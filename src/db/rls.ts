@@ -46,8 +46,10 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
     opened ??= reserve(pool, acquireTimeoutMs).then((sql) => {
       hooks?.taken();
       const begin = sql`begin`.execute();
+      // prepare: unsafe() statements are unnamed by default, and an unnamed statement with
+      // parameters costs a Describe round trip before every Bind; prepared, it pipelines.
       const identity = sql
-        .unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile))
+        .unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile), { prepare: true })
         .execute();
       const setup = Promise.all([begin, identity]).then(
         () => undefined,
