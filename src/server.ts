@@ -8,10 +8,10 @@ import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
-import { createAdminService } from './auth/admin.js';
+import { type AdminService, createAdminService } from './auth/admin.js';
 import { createPasswordHasher } from './auth/password.js';
 import { createRateLimiter } from './auth/rate-limit.js';
-import { createAuthService } from './auth/service.js';
+import { type AuthService, createAuthService } from './auth/service.js';
 import { createKeyStore } from './auth/signing-keys.js';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
@@ -31,6 +31,8 @@ export type Gateway = {
   yoga: YogaServerInstance<ServerContext, Context>;
   pools: Pools;
   log: Logger;
+  auth: AuthService;
+  admin: AdminService;
   /** The gateway's own login (role and password): for tests and tools, never logged. */
   loginUrl: string;
   tokens: AccessTokens;
@@ -191,6 +193,8 @@ export async function createGateway(
     yoga,
     pools,
     log,
+    auth,
+    admin,
     loginUrl: appUrl,
     tokens,
     metrics,

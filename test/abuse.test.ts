@@ -2,17 +2,7 @@ import argon2 from 'argon2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createGateway, type Gateway } from '../src/server.js';
-import {
-  codeOf,
-  email,
-  PASSWORD,
-  REFRESH,
-  SIGN_IN,
-  SIGN_UP,
-  signUp,
-  startGateway,
-  type TestGateway,
-} from './helpers.js';
+import { codeOf, email, PASSWORD, REFRESH, SIGN_IN, SIGN_UP, startGateway, type TestGateway } from './helpers.js';
 
 const LIMITS = {
   RATE_LIMIT_WINDOW_S: '60',

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { email, ME, PASSWORD, REFRESH, SIGN_IN, SIGN_UP, startGateway, type TestGateway } from './helpers.js';
+import { email, ME, REFRESH, SIGN_IN, SIGN_UP, startGateway, type TestGateway } from './helpers.js';
 
 describe('logs', () => {
   let t: TestGateway;

@@ -10,7 +10,6 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rotateSigningKey } from '../src/auth/signing-keys.js';
 import { codeOf, ME, PASSWORD, SIGN_IN, signUp, startGateway, type TestGateway } from './helpers.js';
 
 const run = promisify(execFile);
@@ -56,7 +55,7 @@ describe('ES256 (default)', () => {
     const s = await signUp(t);
     const oldKid = decodeProtectedHeader(s.accessToken).kid;
     // The npm script, against this test's database.
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/keys-rotate.ts'], {
+    const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/cli.ts', 'keys:rotate'], {
       env: { ...process.env, DATABASE_URL: t.dbUrl },
       timeout: 60_000,
     });
@@ -109,7 +108,7 @@ describe('ES256 (default)', () => {
   });
 
   it('prints a service-role JWT with npm run keys:service-role that opens the admin fields', async () => {
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/keys-service-role.ts'], {
+    const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/cli.ts', 'keys:service-role'], {
       env: { ...process.env, DATABASE_URL: t.dbUrl },
       timeout: 60_000,
     });

@@ -1,5 +1,3 @@
-import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
-import { drizzle } from 'drizzle-orm/postgres-js';
 import type postgres from 'postgres';
 import { AuthError } from '../auth/errors.js';
 

