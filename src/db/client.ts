@@ -50,7 +50,7 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
   });
   return {
     app,
-    auth: drizzle({ client: auth, schema, casing: 'snake_case' }),
+    auth: drizzle({ client: preparing(auth), schema, casing: 'snake_case' }),
     authSql: auth,
     close: async () => {
       await Promise.all([app.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
@@ -64,4 +64,31 @@ export function loginUrl(adminUrl: string, role: string, password: string): stri
   u.username = role;
   u.password = password;
   return u.toString();
+}
+
+/**
+ * drizzle sends its queries as unnamed statements (it prepares only queries given a name),
+ * and postgres.js then spends a Describe round trip before every statement with
+ * parameters. The same SQL text comes back on every sign-in and refresh, so the auth
+ * path asks postgres.js to prepare it: one round trip per statement instead of two.
+ */
+function preparing<T extends postgres.Sql | postgres.TransactionSql>(sql: T): T {
+  return new Proxy(sql, {
+    get(target, prop, receiver) {
+      if (prop === 'unsafe') {
+        return (query: string, params?: unknown[], options?: { prepare?: boolean }) =>
+          // `any`: postgres.js types unsafe() parameters as its own ParameterOrJSON union.
+          // biome-ignore lint/suspicious/noExplicitAny: see above
+          target.unsafe(query, params as any, { ...options, prepare: true });
+      }
+      if (prop === 'begin') {
+        type Scope = (tx: postgres.TransactionSql) => unknown;
+        const begin = (target as postgres.Sql).begin.bind(target);
+        return (a: string | Scope, b?: Scope) =>
+          typeof a === 'function' ? begin((tx) => a(preparing(tx))) : begin(a, (tx) => b!(preparing(tx)));
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
