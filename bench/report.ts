@@ -1,0 +1,325 @@
+/** Shapes and rendering of the bench results (stdout table, bench/results.md). */
+
+export type RunRow = {
+  key: string;
+  label: string;
+  server: 'gateway' | 'floor-awaited' | 'floor-pipelined';
+  connections: number;
+  requests: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** non-2xx + socket errors + timeouts + 2xx answers carrying GraphQL errors */
+  errors: number;
+  non2xx: number;
+  socketErrors: number;
+  timeouts: number;
+  graphqlErrors: number;
+  serverCpuUsPerReq: number | null;
+  serverCpuPct: number;
+  pgCpuUsPerReq: number | null;
+  loadGenCpuPct: number;
+  machineBusyPct: number | null;
+  rssMaxMB: number | null;
+  eventLoopP99Ms: number | null;
+  /** % of the machine busy with processes not of the bench, in a quiet moment just before the run. */
+  idleMachineBusyPct: number | null;
+  bodiesExhausted: boolean;
+  warmupRequests: number;
+};
+
+export type RoundTripRow = {
+  query: string;
+  statements: number | null;
+  roundTrips: number | null;
+  criticalPath: number | null;
+  /** Socket writes to Postgres grouped per event-loop turn (sees Describe/Bind splits too). */
+  wireRoundTrips: number | null;
+  wireCriticalPath: number | null;
+  stable: boolean;
+  batches: string[][];
+  error?: string;
+};
+
+export type Ratio = {
+  key: string;
+  label: string;
+  connections: number;
+  vsAwaited: number | null;
+  vsPipelined: number | null;
+  cpuVsAwaited: number | null;
+  cpuVsPipelined: number | null;
+};
+
+export type Target = {
+  name: string;
+  value: number | null;
+  unit: string;
+  want: string;
+  status: 'PASS' | 'SHORT' | 'n/a';
+  digits: number;
+};
+
+export type Results = {
+  machine: { cpu: string; cores: number; node: string; totalMemGB: number; platform: string; date: string };
+  settings: Record<string, unknown>;
+  runs: RunRow[];
+  ratios?: Ratio[];
+  roundTrips: RoundTripRow[];
+  floorAnswers: Record<string, string>;
+  hashLimit: { perSecond: number; verifies: number; seconds: number; otherLoadPct: number } | null;
+  signIn?: { rps: number | null; ratioToHashLimit: number | null; eventLoopP99Ms: number | null };
+  rss: {
+    afterStartMB: number;
+    restMB: number;
+    maxUnderLoadMB: number;
+    heapUsedRestMB: number;
+    heapTotalRestMB: number;
+    heapUsedEndMB: number;
+    heapTotalEndMB: number;
+    rssEndMB: number;
+  };
+  eventLoopIdleP99Ms: number | null;
+  machineBusyBeforeRunsPct: number;
+  targets?: Target[];
+  totalRuntimeS: number;
+};
+
+const find = (r: Results, key: string, server: RunRow['server'], c: number) =>
+  r.runs.find((x) => x.key === key && x.server === server && x.connections === c);
+
+const div = (a: number | null | undefined, b: number | null | undefined) =>
+  a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
+
+/** Gateway ÷ floor for the scenarios that have a floor, per concurrency. */
+export function computeRatios(r: Results): Ratio[] {
+  const out: Ratio[] = [];
+  for (const g of r.runs.filter((x) => x.server === 'gateway')) {
+    const aw = find(r, g.key, 'floor-awaited', g.connections);
+    const pip = find(r, g.key, 'floor-pipelined', g.connections);
+    if (!aw && !pip) continue;
+    out.push({
+      key: g.key,
+      label: g.label,
+      connections: g.connections,
+      vsAwaited: div(g.rps, aw?.rps),
+      vsPipelined: div(g.rps, pip?.rps),
+      cpuVsAwaited: div(g.serverCpuUsPerReq, aw?.serverCpuUsPerReq),
+      cpuVsPipelined: div(g.serverCpuUsPerReq, pip?.serverCpuUsPerReq),
+    });
+  }
+  return out;
+}
+
+export function computeTargets(r: Results): Target[] {
+  const status = (v: number | null, ok: (v: number) => boolean): Target['status'] =>
+    v === null || Number.isNaN(v) ? 'n/a' : ok(v) ? 'PASS' : 'SHORT';
+  const ratio = (key: string) => r.ratios?.find((x) => x.key === key && x.connections === 32)?.vsPipelined ?? null;
+  const maxOf = (xs: Array<number | null>) =>
+    xs.length === 0 || xs.some((x) => x === null) ? null : Math.max(...(xs as number[]));
+  const t = (
+    name: string,
+    value: number | null,
+    unit: string,
+    want: string,
+    ok: (v: number) => boolean,
+    digits = 2,
+  ): Target => ({ name, value, unit, want, status: status(value, ok), digits });
+  return [
+    t('me, c=32: gateway ÷ pipelined floor (req/s)', ratio('me'), '×', '≥ 0.6', (v) => v >= 0.6),
+    t('profiles(first: 20), c=32: gateway ÷ pipelined floor', ratio('profiles20'), '×', '≥ 0.6', (v) => v >= 0.6),
+    t(
+      'critical-path round trips, me/profiles, any page size (statement batches)',
+      maxOf(r.roundTrips.map((x) => x.criticalPath)),
+      '',
+      '≤ 2',
+      (v) => v <= 2,
+      0,
+    ),
+    t(
+      'critical-path round trips, the same on the wire',
+      maxOf(r.roundTrips.map((x) => x.wireCriticalPath)),
+      '',
+      '≤ 2',
+      (v) => v <= 2,
+      0,
+    ),
+    t('signIn c=32 ÷ hashing limit', r.signIn?.ratioToHashLimit ?? null, '×', '≥ 0.9', (v) => v >= 0.9),
+    t('event-loop p99 during signIn c=32', r.signIn?.eventLoopP99Ms ?? null, 'ms', '≤ 20 ms', (v) => v <= 20, 1),
+    t('gateway RSS under load (max)', r.rss.maxUnderLoadMB || null, 'MB', '≤ 200 MB', (v) => v <= 200, 0),
+  ];
+}
+
+const f = (v: number | null | undefined, d = 1) =>
+  v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d);
+const rps = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const SERVER: Record<RunRow['server'], string> = {
+  gateway: 'gateway',
+  'floor-awaited': 'floor, awaited',
+  'floor-pipelined': 'floor, pipelined',
+};
+
+const HEAD = [
+  'scenario',
+  'server',
+  'c',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'errors',
+  'server CPU µs/req',
+  'Postgres CPU µs/req',
+  'req/s ÷ floor (awaited / pipelined)',
+  'event-loop p99 ms',
+];
+
+function runCells(r: Results, x: RunRow): string[] {
+  const ratio =
+    x.server === 'gateway' ? r.ratios?.find((q) => q.key === x.key && q.connections === x.connections) : undefined;
+  return [
+    x.label,
+    SERVER[x.server],
+    String(x.connections),
+    rps(x.rps) + (x.bodiesExhausted ? ' (tokens ran out!)' : ''),
+    f(x.p50Ms, 2),
+    f(x.p99Ms, 2),
+    String(x.errors),
+    f(x.serverCpuUsPerReq, 0),
+    f(x.pgCpuUsPerReq, 0),
+    ratio ? `${f(ratio.vsAwaited, 2)} / ${f(ratio.vsPipelined, 2)}` : '',
+    f(x.eventLoopP99Ms, 1),
+  ];
+}
+
+const RT_HEAD = ['query', 'statements', 'round trips', 'critical path', 'wire round trips', 'wire critical path'];
+
+function rtCells(x: RoundTripRow): string[] {
+  return [
+    x.query,
+    x.statements === null ? `failed: ${x.error ?? ''}` : String(x.statements),
+    f(x.roundTrips, 0),
+    f(x.criticalPath, 0),
+    f(x.wireRoundTrips, 0),
+    f(x.wireCriticalPath, 0),
+  ];
+}
+
+const TARGET_HEAD = ['target', 'value', 'want', 'status'];
+const targetCells = (t: Target) => [
+  t.name,
+  t.value === null ? '-' : `${f(t.value, t.digits)} ${t.unit}`.trim(),
+  t.want,
+  t.status,
+];
+
+function noiseLine(r: Results): string {
+  const between = Math.max(0, ...r.runs.map((x) => x.idleMachineBusyPct ?? 0));
+  const note =
+    r.machineBusyBeforeRunsPct > 10 || between > 15
+      ? ' Other load was running on the machine, so these numbers are noisy; run again on a quiet machine.'
+      : '';
+  return (
+    `Other load on the machine: ${f(r.machineBusyBeforeRunsPct, 0)} % busy before the runs, ` +
+    `at most ${f(between, 0)} % (not the bench's processes) in the quiet moment before a run.${note}`
+  );
+}
+
+function signInLine(r: Results): string {
+  return (
+    `Sign-in: argon2id (m = 19456 KiB, t = 2, p = 1) verifies at ${f(r.hashLimit?.perSecond, 1)}/s on this machine ` +
+    `(4 at a time in the bench process, libuv's default pool); signIn at c=32 reaches ${f(r.signIn?.rps, 1)} req/s = ` +
+    `${f(r.signIn?.ratioToHashLimit, 2)} × that limit, event-loop p99 ${f(r.signIn?.eventLoopP99Ms, 1)} ms ` +
+    `(prom-client's nodejs_eventloop_lag_p99_seconds, which reads ${f(r.eventLoopIdleP99Ms, 1)} ms on an idle gateway: ` +
+    'it is the 10 ms sampling interval plus the lag).'
+  );
+}
+
+function memoryLine(r: Results): string {
+  const m = r.rss;
+  return (
+    `Gateway RSS: ${f(m.restMB, 0)} MB at rest (V8 heap ${f(m.heapUsedRestMB, 0)} of ${f(m.heapTotalRestMB, 0)} MB), ` +
+    `${f(m.maxUnderLoadMB, 0)} MB at most under load (sampled every 200 ms), ${f(m.rssEndMB, 0)} MB after the last run ` +
+    `(heap ${f(m.heapUsedEndMB, 0)} of ${f(m.heapTotalEndMB, 0)} MB).`
+  );
+}
+
+function machineLine(r: Results): string {
+  const m = r.machine;
+  return (
+    `${m.cpu}, ${m.cores} cores, ${m.totalMemGB} GB, Node ${m.node}, ${m.platform}; ${m.date}; ` +
+    `${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up per run; whole bench ${r.totalRuntimeS} s`
+  );
+}
+
+/** Plain, aligned text for the terminal. */
+export function renderTable(r: Results): string {
+  const grid = (head: string[], body: string[][]) => {
+    const w = head.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
+    const line = (row: string[]) => row.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+    return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
+  };
+  return [
+    grid(
+      HEAD,
+      r.runs.map((x) => runCells(r, x)),
+    ),
+    '',
+    grid(RT_HEAD, r.roundTrips.map(rtCells)),
+    '',
+    signInLine(r),
+    memoryLine(r),
+    noiseLine(r),
+    '',
+    grid(TARGET_HEAD, (r.targets ?? []).map(targetCells)),
+    '',
+    machineLine(r),
+  ].join('\n');
+}
+
+/** The same numbers as a markdown section for the README. */
+export function renderMarkdown(r: Results): string {
+  const md = (head: string[], body: string[][], left = 2) =>
+    [
+      `| ${head.join(' | ')} |`,
+      `| ${head.map((_, i) => (i < left ? '---' : '---:')).join(' | ')} |`,
+      ...body.map((row) => `| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`),
+    ].join('\n');
+  const s = r.settings;
+  const env = s.gatewayEnv as Record<string, string>;
+  return [
+    '## Performance',
+    '',
+    ...(r.settings.only ? [`Partial run: only ${String(r.settings.only)}.`, ''] : []),
+    `${machineLine(r)}. Postgres: ${s.database}; ${s.users} users with profiles, 30 % private. ` +
+      `One gateway process (\`node --import tsx src/main.ts\`, \`NODE_ENV=${env.NODE_ENV}\`, app pool 10, rate limits ${s.rateLimits}); ` +
+      'autocannon runs in a third process on the same cores. Server CPU = the process’s own utime + stime over the ' +
+      'measured window ÷ requests; Postgres CPU likewise over the processes of the bench’s own cluster. The floor is `bench/floor.ts`: ' +
+      'node:http + postgres.js + jose doing the same transaction (BEGIN; claims, role and live-session check; the same ' +
+      'SELECT; COMMIT) with no GraphQL, *awaited* (four round trips) or *pipelined* (one).',
+    '',
+    md(
+      HEAD,
+      r.runs.map((x) => runCells(r, x)),
+    ),
+    '',
+    'Database round trips per GraphQL request, counted on a gateway inside the bench process: statements sent in one ' +
+      'event-loop turn (postgres.js debug hook) count as one round trip; the wire columns group socket writes to ' +
+      'Postgres per turn, which also shows a Parse/Describe that must be answered before Bind. The critical path leaves ' +
+      'out the trailing COMMIT, which read-only requests do not wait for.',
+    '',
+    md(RT_HEAD, r.roundTrips.map(rtCells), 1),
+    '',
+    signInLine(r),
+    '',
+    memoryLine(r),
+    '',
+    noiseLine(r),
+    '',
+    md(TARGET_HEAD, (r.targets ?? []).map(targetCells), 1),
+    '',
+    'How to reproduce: `npm ci && npm run bench` (3–4 minutes; embedded Postgres in a temp dir, or ' +
+      '`BENCH_DATABASE_URL=postgres://…` for a superuser of your own server). All numbers: `bench/results.json`.',
+    '',
+  ].join('\n');
+}
