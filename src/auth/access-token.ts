@@ -45,6 +45,7 @@ export type AccessTokens = {
 // Above any token we issue (both metadata claims may hold 16 KiB of JSON, base64url adds a
 // third); bounds the work a stranger can make us do.
 const MAX_TOKEN_LENGTH = 64 * 1024;
+const VERIFIED_CACHE_SIZE = 5000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 
@@ -64,6 +65,12 @@ export function createAccessTokens(opts: { mode: SigningMode; issuer: string; tt
     const { kid, key } = await mode.keys.current();
     return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid }).sign(key);
   };
+
+  // Verified tokens, until they expire or the key set changes: an ES256 verification is a
+  // fifth of a request's CPU, and clients send the same token many times. Safe to skip the
+  // signature check on a hit because revocation is decided in the database per request.
+  const verifiedCache = new Map<string, { verified: Verified; exp: number; generation: number }>();
+  const generation = () => (mode.alg === 'ES256' ? mode.keys.generation() : 0);
 
   const keyFor = async (header: JWTHeaderParameters): Promise<CryptoKey | Uint8Array> => {
     if (mode.alg === 'HS256') return hmacKey!;
@@ -100,28 +107,41 @@ export function createAccessTokens(opts: { mode: SigningMode; issuer: string; tt
     },
     async verify(token) {
       if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('UNAUTHENTICATED');
-      try {
-        const { payload } = await jwtVerify(token, keyFor, {
-          algorithms: [mode.alg],
-          issuer: opts.issuer,
-          requiredClaims: ['exp', 'iat', 'role'],
-        });
-        if (payload.role === 'service_role' && payload.sub === undefined) {
-          return { kind: 'service', claims: payload as unknown as ServiceClaims };
-        }
-        const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-        if (
-          payload.role !== 'authenticated' ||
-          !aud.includes('authenticated') ||
-          !isUuid(payload.sub) ||
-          !isUuid(payload.session_id)
-        ) {
-          throw new Error('unexpected claims');
-        }
-        return { kind: 'user', claims: payload as unknown as AccessClaims };
-      } catch {
-        throw new AuthError('UNAUTHENTICATED');
+      const hit = verifiedCache.get(token);
+      if (hit && hit.exp > Date.now() / 1000 && hit.generation === generation()) return hit.verified;
+      if (hit) verifiedCache.delete(token);
+      const verified = await verifyUncached(token);
+      if (verifiedCache.size >= VERIFIED_CACHE_SIZE) {
+        const oldest = verifiedCache.keys().next().value;
+        if (oldest !== undefined) verifiedCache.delete(oldest);
       }
+      verifiedCache.set(token, { verified, exp: verified.claims.exp, generation: generation() });
+      return verified;
     },
   };
+
+  async function verifyUncached(token: string): Promise<Verified> {
+    try {
+      const { payload } = await jwtVerify(token, keyFor, {
+        algorithms: [mode.alg],
+        issuer: opts.issuer,
+        requiredClaims: ['exp', 'iat', 'role'],
+      });
+      if (payload.role === 'service_role' && payload.sub === undefined) {
+        return { kind: 'service', claims: payload as unknown as ServiceClaims };
+      }
+      const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+      if (
+        payload.role !== 'authenticated' ||
+        !aud.includes('authenticated') ||
+        !isUuid(payload.sub) ||
+        !isUuid(payload.session_id)
+      ) {
+        throw new Error('unexpected claims');
+      }
+      return { kind: 'user', claims: payload as unknown as AccessClaims };
+    } catch {
+      throw new AuthError('UNAUTHENTICATED');
+    }
+  }
 }

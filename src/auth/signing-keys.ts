@@ -12,6 +12,8 @@ export type KeyStore = {
   jwks: () => Promise<{ keys: JWK[] }>;
   /** Loads the keys; start-up awaits it so no request waits on the first load. */
   ready: () => Promise<void>;
+  /** Changes whenever the set of keys that verify changes (a cache of verified tokens keys on it). */
+  generation: () => number;
   stop: () => void;
 };
 
@@ -58,9 +60,15 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEver
   // beside them. Signing must never wait for a connection (it may run while the pool is
   // full of requests that are themselves waiting to sign).
   let reloading: Promise<unknown> | undefined;
+  let generation = 0;
+  let kids = '';
   const reload = () => {
     reloading ??= load()
       .then((set) => {
+        if ([...set.verifiers.keys()].join() !== kids) {
+          kids = [...set.verifiers.keys()].join();
+          generation++;
+        }
         loaded = Promise.resolve(set);
       })
       .catch(() => {}) // keep serving the last good set
@@ -102,6 +110,7 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEver
     ready: async () => {
       await get();
     },
+    generation: () => generation,
     stop: () => clearInterval(timer),
   };
 }
