@@ -1,6 +1,7 @@
+export { freePort } from '../test/ports.js';
+
 /** Small readers of /proc (Linux) and helpers shared by the bench scripts. */
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 /** Clock ticks per second of utime/stime in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 export const CLK_TCK = 100;
@@ -69,19 +70,6 @@ export function rssBytes(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-/** A port nothing listens on right now, on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq, getTableColumns, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { sessions, users } from '../db/schema.js';
@@ -22,7 +22,7 @@ export function createAdminService(db: Db) {
     async listUsers(opts: { first: number; after: { createdAt: string; id: string } | null; search: string | null }) {
       const pattern = opts.search ? `%${opts.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
       const rows: UserPageRow[] = await db
-        .select({ ...usersColumns(), cursorTs: sql<string>`${users.createdAt}::text` })
+        .select({ ...getTableColumns(users), cursorTs: sql<string>`${users.createdAt}::text` })
         .from(users)
         .where(
           sql`${pattern === null ? sql`true` : sql`${users.email} like ${pattern}`}
@@ -74,36 +74,5 @@ export function createAdminService(db: Db) {
       await db.delete(sessions).where(eq(sessions.userId, userId));
       return true;
     },
-  };
-}
-
-function usersColumns() {
-  const {
-    id,
-    email,
-    encryptedPassword,
-    role,
-    rawUserMetaData,
-    rawAppMetaData,
-    emailConfirmedAt,
-    isAnonymous,
-    bannedUntil,
-    lastSignInAt,
-    createdAt,
-    updatedAt,
-  } = users;
-  return {
-    id,
-    email,
-    encryptedPassword,
-    role,
-    rawUserMetaData,
-    rawAppMetaData,
-    emailConfirmedAt,
-    isAnonymous,
-    bannedUntil,
-    lastSignInAt,
-    createdAt,
-    updatedAt,
   };
 }
