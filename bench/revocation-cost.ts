@@ -21,7 +21,7 @@ try {
   const [user] = await admin`insert into auth.users (email) values ('bench@example.com') returning id`;
   const [session] = await admin`insert into auth.sessions (user_id) values (${user!.id}) returning id`;
   await admin.end();
-  const sql = postgres(loginUrl(db.url, secrets.loginRole, secrets.loginPassword), { max: 1, onnotice: () => {} });
+  const sql = postgres(loginUrl(db.url, secrets.app.role, secrets.app.password), { max: 1, onnotice: () => {} });
   const claims = JSON.stringify({ sub: user!.id, role: 'authenticated', session_id: session!.id });
   const variants = {
     'set_config x2': () =>

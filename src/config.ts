@@ -25,6 +25,8 @@ const EnvSchema = z.object({
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
   DB_CONNECT_TIMEOUT_S: int(5, 1),
   DB_ACQUIRE_TIMEOUT_MS: int(5000, 50),
+  DATABASE_POOL_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DB_PREPARE: bool(true),
 
   JWT_ALG: z.enum(['ES256', 'HS256']).default('ES256'),
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
@@ -76,6 +78,10 @@ export type Config = {
     statementTimeoutMs: number;
     connectTimeoutS: number;
     acquireTimeoutMs: number;
+    /** Where the gateway's own connections go (a pooler); migrations always use DATABASE_URL. */
+    poolUrl: string | undefined;
+    pooler: boolean;
+    prepare: boolean;
   };
   jwt: { alg: 'ES256' | 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number; keysReloadS: number };
   refresh: { ttlS: number; reuseIntervalS: number };
@@ -121,6 +127,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutS: e.DB_CONNECT_TIMEOUT_S,
       acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
+      poolUrl: e.DATABASE_POOL_URL,
+      pooler: e.DATABASE_POOL_URL !== undefined,
+      prepare: e.DB_PREPARE,
     },
     jwt: {
       alg: e.JWT_ALG,

@@ -41,6 +41,7 @@ export type ContextDeps = {
   metrics: Metrics;
   trustProxyHops?: number;
   acquireTimeoutMs?: number;
+  prepare?: boolean;
   log: Logger;
 };
 
@@ -67,6 +68,7 @@ export async function createContext(
   const tx = requestTx(deps.db, claims, {
     postgraphile: deps.postgraphileSettings ?? false,
     acquireTimeoutMs: deps.acquireTimeoutMs ?? 5000,
+    prepare: deps.prepare ?? true,
     hooks: { taken: deps.metrics.connectionTaken, returned: deps.metrics.connectionReturned },
   });
   return {

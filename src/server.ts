@@ -49,8 +49,13 @@ export async function createGateway(
   opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream } = {},
 ): Promise<Gateway> {
   const secrets = await migrateAndProvision(adminUrl);
-  const appUrl = loginUrl(adminUrl, secrets.loginRole, secrets.loginPassword);
-  const pools = createPools(appUrl, config, opts.onQuery);
+  const base = config.db.poolUrl ?? adminUrl;
+  const appUrl = loginUrl(base, secrets.app.role, secrets.app.password);
+  const pools = createPools(
+    { app: appUrl, auth: loginUrl(base, secrets.auth.role, secrets.auth.password) },
+    config,
+    opts.onQuery,
+  );
   const keys =
     config.jwt.alg === 'ES256'
       ? createKeyStore(pools.authSql, config.jwt.accessTtlS, config.jwt.keysReloadS)
@@ -102,6 +107,7 @@ export async function createGateway(
         metrics,
         trustProxyHops: config.trustProxyHops,
         acquireTimeoutMs: config.db.acquireTimeoutMs,
+        prepare: config.db.prepare,
         log,
       }),
     cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },

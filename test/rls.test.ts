@@ -86,7 +86,10 @@ describe('the login role', () => {
       select usename, application_name from pg_stat_activity
       where datname = current_database() and application_name in ('authgate', 'authgate-auth')`;
     expect(new Set(rows.map((r) => r.application_name))).toEqual(new Set(['authgate', 'authgate-auth']));
-    expect(new Set(rows.map((r) => r.usename))).toEqual(new Set([role]));
+    // The request pool logs in as the login role; the auth pool as its sibling that inherits authgate_auth.
+    for (const r of rows) expect(r.usename).toBe(r.application_name === 'authgate' ? role : `${role}_auth`);
+    const [auth] = await t.admin`select rolsuper, rolbypassrls from pg_roles where rolname = ${`${role}_auth`}`;
+    expect(auth).toEqual({ rolsuper: false, rolbypassrls: false });
   });
 
   it('anon and authenticated exist and cannot log in', async () => {

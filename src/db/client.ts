@@ -14,43 +14,54 @@ export type Pools = { app: postgres.Sql; auth: Db; authSql: postgres.Sql; close:
  * schema auth (its sessions start as authgate_auth). Separate pools keep a sign-in storm
  * from starving ordinary reads.
  */
-export function createPools(appUrl: string, config: Config, onQuery?: (query: string) => void): Pools {
+export function createPools(
+  urls: { app: string; auth: string },
+  config: Config,
+  onQuery?: (query: string) => void,
+): Pools {
+  // Behind a transaction-mode pooler, session settings sent at start-up are refused or
+  // lost; the roles' own defaults and the pooler's timeouts apply instead.
+  const session = (statementTimeoutMs: number) =>
+    config.db.pooler
+      ? {}
+      : {
+          statement_timeout: statementTimeoutMs,
+          // A request's transaction never idles this long unless something is wrong.
+          idle_in_transaction_session_timeout: statementTimeoutMs * 3,
+        };
   const base = {
     idle_timeout: 30,
     connect_timeout: config.db.connectTimeoutS,
+    // Named prepared statements, unless a pooler cannot carry them (PgBouncer < 1.21).
+    prepare: config.db.prepare,
     // postgres.js's default backoff grows to 20 s after a few failed connects (counted
     // across the pool), so a 2 s outage could stall queued work for 20 s; retry at most
     // every second instead.
     backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
     onnotice: () => {},
   } as const;
-  const app = postgres(appUrl, {
+  const app = postgres(urls.app, {
     ...base,
     max: config.db.poolMax,
     connection: {
       application_name: 'authgate',
       // Cursors carry created_at::text; one time zone keeps its shape fixed.
       TimeZone: 'UTC',
-      statement_timeout: config.db.statementTimeoutMs,
-      // A request's transaction never idles this long unless something is wrong.
-      idle_in_transaction_session_timeout: config.db.statementTimeoutMs * 3,
+      ...session(config.db.statementTimeoutMs),
     },
     // Lets tests and the bench count statements per request; off in production.
     ...(onQuery ? { debug: (_conn: number, query: string) => onQuery(query) } : {}),
   });
-  const auth = postgres(appUrl, {
+  // Its own login role, which inherits authgate_auth: no SET ROLE needed, so it works
+  // through a transaction-mode pooler too.
+  const auth = postgres(urls.auth, {
     ...base,
     max: config.db.authPoolMax,
-    connection: {
-      application_name: 'authgate-auth',
-      TimeZone: 'UTC',
-      statement_timeout: config.db.statementTimeoutMs,
-      role: 'authgate_auth',
-    },
+    connection: { application_name: 'authgate-auth', TimeZone: 'UTC', ...session(config.db.statementTimeoutMs) },
   });
   return {
     app,
-    auth: drizzle({ client: preparing(auth), schema, casing: 'snake_case' }),
+    auth: drizzle({ client: config.db.prepare ? preparing(auth) : auth, schema, casing: 'snake_case' }),
     authSql: auth,
     close: async () => {
       await Promise.all([app.end({ timeout: 5 }), auth.end({ timeout: 5 })]);
@@ -58,9 +69,9 @@ export function createPools(appUrl: string, config: Config, onQuery?: (query: st
   };
 }
 
-/** The login URL of the gateway: the admin URL's server and database, its own login role. */
-export function loginUrl(adminUrl: string, role: string, password: string): string {
-  const u = new URL(adminUrl);
+/** A login URL of the gateway: the server and database of `baseUrl`, one of its own roles. */
+export function loginUrl(baseUrl: string, role: string, password: string): string {
+  const u = new URL(baseUrl);
   u.username = role;
   u.password = password;
   return u.toString();

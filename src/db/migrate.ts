@@ -13,7 +13,15 @@ export const SHIPPED_MIGRATIONS: number = (
   JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as { entries: unknown[] }
 ).entries.length;
 
-export type Provisioned = { loginRole: string; loginPassword: string; jwtSecret: string; refreshKey: string };
+export type Login = { role: string; password: string };
+export type Provisioned = {
+  /** The request path's login role (member of authgate_authenticator). */
+  app: Login;
+  /** The auth path's login role (inherits authgate_auth). */
+  auth: Login;
+  jwtSecret: string;
+  refreshKey: string;
+};
 
 /**
  * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist and the
@@ -26,14 +34,19 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
     await sql`select pg_advisory_lock(hashtext('authgate:migrate'))`;
     try {
       await migrate(drizzle({ client: sql }), { migrationsFolder: MIGRATIONS_FOLDER });
-      const loginPassword = await secret(sql, 'login_password');
       const [db] = await sql<{ name: string }[]>`select current_database() as name`;
-      const loginRole = loginRoleFor(db!.name);
-      await sql`select authgate_private.ensure_login_role(${loginRole}, ${scramVerifier(loginPassword)})`;
+      const app = { role: loginRoleFor(db!.name), password: await secret(sql, 'login_password') };
+      const auth = { role: `${app.role}_auth`, password: await secret(sql, 'auth_login_password') };
+      for (const [login, group] of [
+        [app, 'authgate_authenticator'],
+        [auth, 'authgate_auth'],
+      ] as const) {
+        await sql`select authgate_private.ensure_login_role(${login.role}, ${scramVerifier(login.password)}, ${group})`;
+      }
       await ensureSigningKey(sql);
       return {
-        loginRole,
-        loginPassword,
+        app,
+        auth,
         jwtSecret: await secret(sql, 'jwt_secret'),
         refreshKey: await secret(sql, 'refresh_token_key'),
       };

@@ -34,10 +34,15 @@ const SESSION_ENDED = 'AG401';
  */
 export type PoolHooks = { taken: () => void; returned: () => void };
 
-export type RequestTxOptions = { postgraphile?: boolean; acquireTimeoutMs?: number; hooks?: PoolHooks };
+export type RequestTxOptions = {
+  postgraphile?: boolean;
+  acquireTimeoutMs?: number;
+  prepare?: boolean;
+  hooks?: PoolHooks;
+};
 
 export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOptions = {}): RequestTx {
-  const { postgraphile = false, acquireTimeoutMs = 5000, hooks } = opts;
+  const { postgraphile = false, acquireTimeoutMs = 5000, prepare = true, hooks } = opts;
   let opened: Promise<Opened> | undefined;
 
   const open = (): Promise<Opened> => {
@@ -47,7 +52,7 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
       // prepare: unsafe() statements are unnamed by default, and an unnamed statement with
       // parameters costs a Describe round trip before every Bind; prepared, it pipelines.
       const identity = sql
-        .unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile), { prepare: true })
+        .unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile), { prepare })
         .execute();
       const setup = Promise.all([begin, identity]).then(
         () => undefined,
