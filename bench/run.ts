@@ -711,7 +711,7 @@ function fmt(v: number | null | undefined, digits = 2): string {
 async function gatewayLoginRole(sql: postgres.Sql): Promise<string> {
   const [row] = await sql<{ usename: string }[]>`
     select usename from pg_stat_activity
-    where datname = current_database() and application_name in ('authgate', 'authgate-auth') and usename is not null
+    where datname = current_database() and application_name = 'authgate' and usename is not null
     limit 1`;
   if (row) return row.usename;
   const [fallback] = await sql<{ rolname: string }[]>`
