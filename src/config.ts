@@ -13,6 +13,54 @@ const optBool = () =>
     .optional()
     .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes', 'on'].includes(v)));
 
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+const providerName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'a name is 1-32 of a-z, 0-9, _ and -')
+  .refine((n) => n !== 'email', '"email" is the password provider');
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** An issuer whose access tokens the gateway accepts as bearer tokens (Clerk, Logto, Auth0…). */
+const TrustedIssuerSchema = z.strictObject({
+  /** The provider name in auth.identities and in the request's claims. */
+  name: providerName,
+  issuer: z.string().min(1),
+  /** Omitted: taken from the issuer's OpenID discovery document. */
+  jwksUrl: httpUrl.optional(),
+  audiences: z.array(z.string().min(1)).min(1),
+  algorithms: z.array(z.enum(ALGORITHMS)).min(1).default(['RS256']),
+  userIdClaim: z.string().min(1).default('sub'),
+  emailClaim: z.string().min(1).default('email'),
+  jwksTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+  /** The least time between two JWKS fetches for an unknown kid. */
+  jwksCooldownS: z.number().int().min(0).max(3600).default(30),
+});
+
+/** An OpenID Connect provider users can sign in with through the gateway. */
+const OidcProviderSchema = z.strictObject({
+  name: providerName,
+  issuer: httpUrl,
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1),
+  scopes: z.string().min(1).default('openid email profile'),
+  /** Link to an existing account with the same email when the provider says it is verified. */
+  trustEmail: z.boolean().default(false),
+  timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+});
+
+const jsonList = <T extends z.ZodType>(item: T) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.array(item));
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().default('0.0.0.0'),
@@ -62,6 +110,11 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: int(20, 1),
   GRAPHQL_MAX_COST: int(5000, 1),
   GRAPHIQL: optBool(),
+  PUBLIC_URL: httpUrl.optional(),
+  TRUSTED_ISSUERS: jsonList(TrustedIssuerSchema).default([]),
+  OIDC_PROVIDERS: jsonList(OidcProviderSchema).default([]),
+  OIDC_REDIRECT_URLS: z.string().optional(),
+  OIDC_CODE_TTL_S: int(300, 10),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
 });
 
@@ -100,7 +153,19 @@ export type Config = {
   maxBodyBytes: number;
   limits: { depth: number; aliases: number; tokens: number; directives: number; cost: number };
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+  /** Where browsers reach the gateway; provider callbacks are built on it. */
+  publicUrl: string;
+  trustedIssuers: TrustedIssuer[];
+  oidc: {
+    providers: OidcProvider[];
+    /** Where a finished provider sign-in may send the browser (exact origin and path prefix). */
+    redirectUrls: string[];
+    codeTtlS: number;
+  };
 };
+
+export type TrustedIssuer = z.infer<typeof TrustedIssuerSchema>;
+export type OidcProvider = z.infer<typeof OidcProviderSchema>;
 
 /** Parses the environment once; a bad value ends start-up with a one-line message naming it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -114,6 +179,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid ${name}: ${issue?.message ?? 'bad value'}`);
   }
   const e = parsed.data;
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  for (const [list, name] of [
+    [e.TRUSTED_ISSUERS, 'TRUSTED_ISSUERS'],
+    [e.OIDC_PROVIDERS, 'OIDC_PROVIDERS'],
+  ] as const) {
+    const names = list.map((p) => p.name);
+    if (new Set(names).size !== names.length) throw new ConfigError(`invalid ${name}: two entries share a name`);
+  }
+  if (e.TRUSTED_ISSUERS.some((i) => i.issuer === e.JWT_ISSUER)) {
+    throw new ConfigError("invalid TRUSTED_ISSUERS: an entry has the gateway's own JWT_ISSUER");
+  }
+  const redirectUrls = (e.OIDC_REDIRECT_URLS ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+  for (const u of redirectUrls) {
+    if (!httpUrl.safeParse(u).success)
+      throw new ConfigError('invalid OIDC_REDIRECT_URLS: each entry is an http(s) URL');
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -175,6 +259,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cost: e.GRAPHQL_MAX_COST,
     },
     logLevel: e.LOG_LEVEL,
+    publicUrl,
+    trustedIssuers: e.TRUSTED_ISSUERS,
+    oidc: {
+      providers: e.OIDC_PROVIDERS,
+      // Unset: the gateway's own origin, where GraphiQL runs.
+      redirectUrls: redirectUrls.length > 0 ? redirectUrls : [`${publicUrl}/`],
+      codeTtlS: e.OIDC_CODE_TTL_S,
+    },
   };
 }
 

@@ -1,16 +1,22 @@
 import type { IncomingMessage } from 'node:http';
 import DataLoader from 'dataloader';
+import { GraphQLError } from 'graphql';
 import type postgres from 'postgres';
 import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
 import type { AdminService } from './auth/admin.js';
 import { AuthError } from './auth/errors.js';
+import type { ExternalIdentity } from './auth/external.js';
+import type { ExternalUser, IdentityService } from './auth/identities.js';
+import type { OidcBroker } from './auth/oidc.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
+import { isDatabaseUnavailable } from './db/errors.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
 import type { ProfileRow } from './db/schema.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
-export type Viewer = { id: string; sessionId: string };
+/** The signed-in caller; sessionId is null for a trusted issuer's token (no session of ours). */
+export type Viewer = { id: string; sessionId: string | null };
 
 export type Context = {
   viewer: Viewer | null;
@@ -19,11 +25,13 @@ export type Context = {
   /** The verified access-token claims, null for anon. */
   accessClaims: AccessClaims | null;
   /** A bad bearer token: the request fails with it before any database work. */
-  authError: AuthError | null;
+  authError: GraphQLError | null;
   tx: RequestTx;
   loaders: Loaders;
   auth: AuthService;
   admin: AdminService;
+  identities: IdentityService;
+  oidc: OidcBroker;
   metrics: Metrics;
   log: Logger;
   requestId: string;
@@ -37,6 +45,8 @@ export type ContextDeps = {
   tokens: AccessTokens;
   auth: AuthService;
   admin: AdminService;
+  identities: IdentityService;
+  oidc: OidcBroker;
   postgraphileSettings?: boolean;
   metrics: Metrics;
   trustProxyHops?: number;
@@ -52,7 +62,7 @@ export async function createContext(
   deps: ContextDeps,
 ): Promise<Context> {
   let verified: Verified | null = null;
-  let authError: AuthError | null = null;
+  let authError: GraphQLError | null = null;
   const header = request.headers.get('authorization');
   if (header !== null) {
     const match = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
@@ -64,7 +74,19 @@ export async function createContext(
     }
   }
   const accessClaims = verified?.kind === 'user' ? verified.claims : null;
-  const claims: Claims = verified ? (verified.claims as unknown as Claims) : { role: 'anon' };
+  let claims: Claims = { role: 'anon' };
+  let viewer: Viewer | null = accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null;
+  if (verified?.kind === 'external') {
+    try {
+      const user = await deps.identities.resolveExternal(verified.claims);
+      claims = externalClaims(verified.claims, user);
+      viewer = { id: user.id, sessionId: null };
+    } catch (err) {
+      authError = earlyError(err);
+    }
+  } else if (verified) {
+    claims = verified.claims as unknown as Claims;
+  }
   const tx = requestTx(deps.db, claims, {
     postgraphile: deps.postgraphileSettings ?? false,
     acquireTimeoutMs: deps.acquireTimeoutMs ?? 5000,
@@ -72,7 +94,7 @@ export async function createContext(
     hooks: { taken: deps.metrics.connectionTaken, returned: deps.metrics.connectionReturned },
   });
   return {
-    viewer: accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null,
+    viewer,
     service: verified?.kind === 'service',
     accessClaims,
     authError,
@@ -80,6 +102,8 @@ export async function createContext(
     loaders: createLoaders(tx),
     auth: deps.auth,
     admin: deps.admin,
+    identities: deps.identities,
+    oidc: deps.oidc,
     metrics: deps.metrics,
     log: deps.log,
     requestId: request.headers.get('x-request-id') ?? 'none',
@@ -88,6 +112,40 @@ export async function createContext(
       userAgent: request.headers.get('user-agent'),
     },
   };
+}
+
+/**
+ * The claims a trusted issuer's request runs with: our standard set, `sub` being our user's
+ * id, so the same policies apply; `provider` names the issuer. No session_id: the session
+ * lives at the issuer.
+ */
+function externalClaims(ext: ExternalIdentity, user: ExternalUser): Claims {
+  return {
+    iss: ext.issuer,
+    sub: user.id,
+    aud: 'authenticated',
+    exp: ext.exp,
+    iat: ext.iat,
+    role: 'authenticated',
+    email: user.email ?? '',
+    app_metadata: user.appMetadata,
+    user_metadata: user.userMetadata,
+    aal: 'aal1',
+    amr: [{ method: 'external_jwt', provider: ext.provider, timestamp: ext.iat }],
+    is_anonymous: false,
+    provider: ext.provider,
+  };
+}
+
+/** A failure before the request may start: coded for the client, never driver text. */
+function earlyError(err: unknown): GraphQLError {
+  if (err instanceof AuthError) return err;
+  if (isDatabaseUnavailable(err)) {
+    return new GraphQLError('The database is unavailable; try again shortly.', {
+      extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } },
+    });
+  }
+  return new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
 
 /** Per-request batching: every nested lookup of a request is one query per kind. */
@@ -103,7 +161,7 @@ function createLoaders(tx: RequestTx) {
     user: new DataLoader<string, UserView | null>(async (ids) => {
       const sql = await tx.sql();
       const rows = await sql<UserView[]>`
-        select id, email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
+        select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
                user_metadata as "userMetadata", app_metadata as "appMetadata"
         from auth.visible_users(${ids as string[]}::uuid[])`;
       const byId = new Map(rows.map((r) => [r.id, r]));
@@ -120,10 +178,15 @@ export const PROFILE_COLUMNS = `id, username, full_name as "fullName", avatar_ur
  * The client's address: the socket's, or with `hops` trusted proxies in front, the entry of
  * X-Forwarded-For that the outermost trusted proxy saw (anything left of it is client-made).
  */
-export function clientIp(request: Request, req: IncomingMessage | undefined, hops: number): string | null {
+export function clientIp(
+  request: Pick<Request, 'headers'> | null,
+  req: IncomingMessage | undefined,
+  hops: number,
+): string | null {
   const socket = req?.socket.remoteAddress ?? null;
   if (hops === 0) return socket;
-  const forwarded = (request.headers.get('x-forwarded-for') ?? '')
+  const header = request ? request.headers.get('x-forwarded-for') : req?.headers['x-forwarded-for'];
+  const forwarded = (typeof header === 'string' ? header : '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);

@@ -9,12 +9,17 @@ import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { type AdminService, createAdminService } from './auth/admin.js';
+import { createDiscovery } from './auth/discovery.js';
+import { createExternalVerifier } from './auth/external.js';
+import { createGrants } from './auth/grants.js';
+import { createIdentityService } from './auth/identities.js';
+import { type BrowserAnswer, createOidcBroker } from './auth/oidc.js';
 import { createPasswordHasher } from './auth/password.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import { createKeyStore } from './auth/signing-keys.js';
 import type { Config } from './config.js';
-import { type Context, createContext } from './context.js';
+import { type Context, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
 import { isDatabaseUnavailable } from './db/errors.js';
 import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
@@ -61,21 +66,31 @@ export async function createGateway(
       ? createKeyStore(pools.authSql, config.jwt.accessTtlS, config.jwt.keysReloadS)
       : undefined;
   await keys?.ready();
+  const discover = createDiscovery();
   const tokens = createAccessTokens({
     mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
     issuer: config.jwt.issuer,
     ttlS: config.jwt.accessTtlS,
+    external: config.trustedIssuers.length > 0 ? createExternalVerifier(config.trustedIssuers, discover) : undefined,
   });
   const metrics = createMetrics();
   const log = createLogger(config.logLevel, opts.logDestination);
+  const limiter = createRateLimiter(pools.authSql, config.rateLimits, metrics.rateLimited);
   const auth = createAuthService({
     db: pools.auth,
     tokens,
     passwords: createPasswordHasher(config.argon2),
-    limiter: createRateLimiter(pools.authSql, config.rateLimits, metrics.rateLimited),
+    limiter,
     refreshKey: secrets.refreshKey,
     config,
   });
+  const identities = createIdentityService({
+    db: pools.auth,
+    grants: createGrants({ tokens, config }),
+    limiter,
+    providers: config.oidc.providers,
+  });
+  const oidc = createOidcBroker({ db: pools.auth, config, discover, limiter, log });
 
   const admin = createAdminService(pools.auth);
 
@@ -103,6 +118,8 @@ export async function createGateway(
         tokens,
         auth,
         admin,
+        identities,
+        oidc,
         postgraphileSettings: config.postgraphileSettings,
         metrics,
         trustProxyHops: config.trustProxyHops,
@@ -176,6 +193,23 @@ export async function createGateway(
       void ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable' }));
       return;
     }
+    const provider = /^\/auth\/([a-z0-9][a-z0-9_-]{0,31})\/(start|callback)$/.exec(path ?? '');
+    if (provider && (req.method === 'GET' || req.method === 'HEAD')) {
+      const [, name, step] = provider as unknown as [string, string, 'start' | 'callback'];
+      const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+      const answer =
+        step === 'start'
+          ? oidc.start(name, query, { ip: clientIp(null, req, config.trustProxyHops) })
+          : oidc.callback(name, query, req.headers.cookie ?? null);
+      void answer.then(
+        (a) => browserAnswer(res, a),
+        (err: unknown) => {
+          log.error({ err: (err as Error).message }, 'provider route failed');
+          json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR'));
+        },
+      );
+      return;
+    }
     if (req.method === 'POST') {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (!JSON_TYPES.has(type)) {
@@ -231,6 +265,18 @@ const JSON_TYPES = new Set(['application/json', 'application/graphql']);
 
 function graphqlError(message: string, code: string) {
   return { errors: [{ message, extensions: { code } }] };
+}
+
+function browserAnswer(res: ServerResponse, a: BrowserAnswer): void {
+  if (a.cookies.length > 0) res.setHeader('set-cookie', a.cookies);
+  // The provider URL carries state and nonce: no cache, no referrer.
+  res.setHeader('referrer-policy', 'no-referrer');
+  if (a.kind === 'redirect') {
+    res.writeHead(302, { location: a.location, 'cache-control': 'no-store' });
+    res.end();
+  } else {
+    json(res, a.status, graphqlError(a.message, a.code));
+  }
 }
 
 function json(res: ServerResponse, status: number, body: unknown, cache = 'no-store'): void {

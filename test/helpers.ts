@@ -33,7 +33,7 @@ export type TestGateway = {
  */
 export async function startGateway(
   env: Record<string, string> = {},
-  opts: { logs?: string[] } = {},
+  opts: { logs?: string[]; port?: number } = {},
 ): Promise<TestGateway> {
   const root = inject('adminUrl');
   const name = `authgate_t_${randomBytes(6).toString('hex')}`;
@@ -57,7 +57,7 @@ export async function startGateway(
     onQuery: (q) => queries.push(q),
     ...(logs ? { logDestination: { write: (line: string) => void logs.push(line) } } : {}),
   });
-  const port = await gateway.listen(0, '127.0.0.1');
+  const port = await gateway.listen(opts.port ?? 0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}/graphql`;
   const admin = postgres(dbUrl, { max: 2, onnotice: () => {} });
   return {

@@ -1,5 +1,6 @@
-import { type CryptoKey, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { type CryptoKey, decodeJwt, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { AuthError } from './errors.js';
+import type { ExternalIdentity, ExternalVerifier } from './external.js';
 import type { KeyStore } from './signing-keys.js';
 
 export type AccessClaims = {
@@ -21,7 +22,11 @@ export type AccessClaims = {
 /** A trusted back end's identity: Postgres role service_role, which bypasses RLS. */
 export type ServiceClaims = { iss: string; role: 'service_role'; iat: number; exp: number };
 
-export type Verified = { kind: 'user'; claims: AccessClaims } | { kind: 'service'; claims: ServiceClaims };
+export type Verified =
+  | { kind: 'user'; claims: AccessClaims }
+  | { kind: 'service'; claims: ServiceClaims }
+  /** A trusted issuer's token; the request maps it to one of our users. */
+  | { kind: 'external'; claims: ExternalIdentity };
 
 export type TokenSubject = {
   userId: string;
@@ -54,7 +59,12 @@ export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID
  * store) or HS256 with a shared secret; exactly one algorithm is accepted, so a token
  * "signed" with alg none or with the public key as an HMAC secret never verifies.
  */
-export function createAccessTokens(opts: { mode: SigningMode; issuer: string; ttlS: number }): AccessTokens {
+export function createAccessTokens(opts: {
+  mode: SigningMode;
+  issuer: string;
+  ttlS: number;
+  external?: ExternalVerifier;
+}): AccessTokens {
   const { mode } = opts;
   const hmacKey = mode.alg === 'HS256' ? new TextEncoder().encode(mode.secret) : undefined;
 
@@ -121,6 +131,19 @@ export function createAccessTokens(opts: { mode: SigningMode; issuer: string; tt
   };
 
   async function verifyUncached(token: string): Promise<Verified> {
+    if (opts.external) {
+      // The unverified iss only chooses which keys and rules apply; everything is then
+      // verified against that issuer's own key set.
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        throw new AuthError('UNAUTHENTICATED');
+      }
+      if (typeof iss === 'string' && iss !== opts.issuer && opts.external.trusts(iss)) {
+        return { kind: 'external', claims: await opts.external.verify(token, iss) };
+      }
+    }
     try {
       const { payload } = await jwtVerify(token, keyFor, {
         algorithms: [mode.alg],

@@ -1,14 +1,15 @@
 import { and, desc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Config } from '../config.js';
-import type { Db, Tx } from '../db/client.js';
+import type { Db } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
 import { identities, profiles, refreshTokens, sessions, users } from '../db/schema.js';
-import type { AccessClaims, AccessTokens } from './access-token.js';
+import type { AccessTokens } from './access-token.js';
 import { AuthError, badInput, isUniqueViolation } from './errors.js';
+import { createGrants } from './grants.js';
 import type { PasswordHasher } from './password.js';
 import type { RateLimiter } from './rate-limit.js';
-import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from './refresh-token.js';
+import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
 import { checkMetadata, checkPassword, normalizeEmail, PASSWORD_MAX, profileSeed } from './validate.js';
 
 export type UserView = {
@@ -61,57 +62,13 @@ export function createAuthService(deps: {
 }) {
   const { db, tokens, passwords, limiter, refreshKey, config } = deps;
 
-  type Grant = { user: UserRow; sessionId: string; refreshToken: string; method: string; profile: ProfileRow | null };
-
-  /** What the payload needs from the database, read inside the use case's transaction. */
-  async function grant(tx: Tx, user: UserRow, sessionId: string, refreshToken: string, method: string): Promise<Grant> {
-    const [profile] = await tx.select().from(profiles).where(eq(profiles.id, user.id));
-    return { user, sessionId, refreshToken, method, profile: profile ?? null };
-  }
-
-  /** Signs the access token after the transaction committed: no connection waits on signing. */
-  async function issue(g: Grant): Promise<AuthPayload> {
-    const signed = await tokens.sign({
-      userId: g.user.id,
-      email: g.user.email,
-      sessionId: g.sessionId,
-      appMetadata: g.user.rawAppMetaData,
-      userMetadata: g.user.rawUserMetaData,
-      amr: [{ method: g.method, timestamp: Math.floor(Date.now() / 1000) }],
-    });
-    return payload(signed.token, signed.claims, g.refreshToken, g.user, g.profile);
-  }
-
-  async function startSession(
-    tx: Tx,
-    user: UserRow,
-    client: ClientInfo,
-  ): Promise<{ sessionId: string; refreshToken: string }> {
-    const [session] = await tx
-      .insert(sessions)
-      .values({
-        userId: user.id,
-        userAgent: client.userAgent?.slice(0, 512) ?? null,
-        ip: client.ip,
-        notAfter: config.sessions.timeboxS > 0 ? sql`now() + make_interval(secs => ${config.sessions.timeboxS})` : null,
-      })
-      .returning({ id: sessions.id });
-    if (!session) throw new Error('session insert returned nothing');
-    const refreshToken = newRefreshToken();
-    await tx.insert(refreshTokens).values({
-      tokenHash: hashRefreshToken(refreshToken),
-      userId: user.id,
-      sessionId: session.id,
-      expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
-    });
-    return { sessionId: session.id, refreshToken };
-  }
+  const { grant, issue, startSession } = createGrants({ tokens, config });
 
   return {
     async signUp(input: { email: string; password: string; data?: unknown }, client: ClientInfo): Promise<AuthPayload> {
       await limiter.consume([{ limit: 'signup_ip', subject: client.ip }]);
       const email = normalizeEmail(input.email);
-      checkPassword(input.password, email);
+      checkPassword(input.password, email ?? '');
       const metadata = checkMetadata(input.data);
       const seed = profileSeed(metadata);
       const hash = await passwords.hash(input.password);
@@ -230,14 +187,19 @@ export function createAuthService(deps: {
       return issue(outcome.granted);
     },
 
-    async signOut(claims: AccessClaims, scope: SignOutScope): Promise<boolean> {
-      const mine = eq(sessions.userId, claims.sub);
+    /**
+     * A trusted issuer's token has no session of ours (sessionId null): LOCAL then ends
+     * nothing (that session lives at the issuer), GLOBAL and OTHERS end all of ours.
+     */
+    async signOut(viewer: { id: string; sessionId: string | null }, scope: SignOutScope): Promise<boolean> {
+      const mine = eq(sessions.userId, viewer.id);
+      if (viewer.sessionId === null && scope === 'LOCAL') return true;
       const where =
-        scope === 'GLOBAL'
+        scope === 'GLOBAL' || viewer.sessionId === null
           ? mine
           : scope === 'OTHERS'
-            ? and(mine, ne(sessions.id, claims.session_id))
-            : and(mine, eq(sessions.id, claims.session_id));
+            ? and(mine, ne(sessions.id, viewer.sessionId))
+            : and(mine, eq(sessions.id, viewer.sessionId));
       // Deleting the session cascades to its refresh tokens; its access tokens fail the
       // liveness check of the next request.
       await db.delete(sessions).where(where);
@@ -245,7 +207,7 @@ export function createAuthService(deps: {
     },
 
     /** The user's live sessions, newest first. */
-    async sessions(viewer: { id: string; sessionId: string }): Promise<SessionView[]> {
+    async sessions(viewer: { id: string; sessionId: string | null }): Promise<SessionView[]> {
       const rows = await db
         .select()
         .from(sessions)
@@ -276,7 +238,7 @@ export function createAuthService(deps: {
      * ends every other session; metadata keys are merged into user_metadata.
      */
     async updateUser(
-      viewer: { id: string; sessionId: string },
+      viewer: { id: string; sessionId: string | null },
       input: { email?: string | null; password?: string | null; currentPassword?: string | null; data?: unknown },
     ): Promise<UserView> {
       const [current] = await db.select().from(users).where(eq(users.id, viewer.id));
@@ -291,7 +253,7 @@ export function createAuthService(deps: {
       if (input.password != null) {
         if (input.currentPassword == null)
           throw badInput('currentPassword is required to change the password.', 'currentPassword');
-        checkPassword(input.password, email);
+        checkPassword(input.password, email ?? '');
         if (
           [...input.currentPassword].length > PASSWORD_MAX ||
           !(await passwords.verify(current.encryptedPassword, input.currentPassword))
@@ -315,7 +277,10 @@ export function createAuthService(deps: {
               .where(and(eq(identities.userId, user.id), eq(identities.provider, 'email')));
           }
           if (set.encryptedPassword) {
-            await tx.delete(sessions).where(and(eq(sessions.userId, user.id), ne(sessions.id, viewer.sessionId)));
+            const mine = eq(sessions.userId, user.id);
+            await tx
+              .delete(sessions)
+              .where(viewer.sessionId === null ? mine : and(mine, ne(sessions.id, viewer.sessionId)));
           }
           return toUserView(user);
         });
@@ -337,27 +302,10 @@ export function createAuthService(deps: {
   };
 }
 
-function payload(
-  accessToken: string,
-  claims: AccessClaims,
-  refreshToken: string,
-  user: UserRow,
-  profile: ProfileRow | null,
-): AuthPayload {
-  return {
-    accessToken,
-    refreshToken,
-    tokenType: 'bearer',
-    expiresIn: claims.exp - claims.iat,
-    expiresAt: new Date(claims.exp * 1000),
-    user: { ...toUserView(user), preloadedProfile: profile },
-  };
-}
-
 export function toUserView(user: UserRow): UserView {
   return {
     id: user.id,
-    email: user.email,
+    email: user.email ?? '',
     role: user.role,
     createdAt: user.createdAt,
     lastSignInAt: user.lastSignInAt,

@@ -29,7 +29,8 @@ const SESSION_ENDED = 'AG401';
  * One transaction per request whose Postgres identity is `claims`, so RLS decides every
  * row. Its first statement sets both settings transaction-locally and, for a token with a
  * session, calls auth.require_live_session, which raises for a signed-out session or a
- * banned or deleted user: the transaction aborts and nothing pipelined behind it runs.
+ * banned or deleted user (a trusted issuer's token, which has no session of ours, calls
+ * auth.require_active_user): the transaction aborts and nothing pipelined behind it runs.
  * Nothing is reset afterwards: the settings die with the transaction.
  */
 export type PoolHooks = { taken: () => void; returned: () => void };
@@ -102,6 +103,7 @@ function identityStatement(claims: Claims, postgraphile: boolean): string {
   const settings = postgraphile ? postgraphileKeys(claims).length : 0;
   for (let i = 0; i < settings; i++) parts.push(`set_config($${++n}, $${++n}, true)`);
   if (claims.session_id && claims.sub) parts.push(`auth.require_live_session($${++n}::uuid, $${++n}::uuid)`);
+  else if (claims.sub && claims.role === 'authenticated') parts.push(`auth.require_active_user($${++n}::uuid)`);
   return `select ${parts.join(', ')}`;
 }
 
@@ -114,6 +116,7 @@ function identityParams(claims: Claims, postgraphile: boolean): string[] {
     }
   }
   if (claims.session_id && claims.sub) params.push(claims.session_id, claims.sub);
+  else if (claims.sub && claims.role === 'authenticated') params.push(claims.sub);
   return params;
 }
 

@@ -32,7 +32,9 @@ export const users = authSchema.table(
   'users',
   {
     id: uuid().primaryKey().defaultRandom(),
-    email: text().notNull(),
+    // Null for a user who came from an identity provider that vouched for no (unclaimed)
+    // email; the API and the claims show it as "", as Supabase does for phone users.
+    email: text(),
     encryptedPassword: text(),
     role: text().notNull().default('authenticated'),
     rawUserMetaData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
@@ -111,6 +113,44 @@ export const refreshTokens = authSchema.table(
   ],
 );
 
+// A sign-in or link started at an OpenID provider, waiting for the provider's callback.
+// Found by the SHA-256 of its state, used once, dead after ten minutes.
+export const oidcFlows = authSchema.table(
+  'oidc_flows',
+  {
+    stateHash: text().primaryKey(),
+    provider: text().notNull(),
+    // Sent to the provider's token endpoint with the code (PKCE); useless without that code.
+    codeVerifier: text().notNull(),
+    nonce: text().notNull(),
+    redirectTo: text().notNull(),
+    // The single-page app's own PKCE challenge, checked when it exchanges the one-time code.
+    clientChallenge: text(),
+    // Set for a link started by a signed-in user: the identity joins that user, no other.
+    linkUserId: uuid().references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('oidc_flows_expires_at_idx').on(t.expiresAt)],
+);
+
+// What a provider vouched for at the callback, waiting for the client to exchange the
+// one-time code it was redirected with; nothing is written to users or identities before.
+export const authCodes = authSchema.table(
+  'auth_codes',
+  {
+    codeHash: text().primaryKey(),
+    provider: text().notNull(),
+    providerId: text().notNull(),
+    identityData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+    clientChallenge: text(),
+    linkUserId: uuid().references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('auth_codes_expires_at_idx').on(t.expiresAt)],
+);
+
 export const signingKeys = authSchema.table('signing_keys', {
   kid: text().primaryKey(),
   alg: text().notNull(),
@@ -175,5 +215,6 @@ export const profiles = pgTable(
 );
 
 export type UserRow = typeof users.$inferSelect;
+export type IdentityRow = typeof identities.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type ProfileRow = typeof profiles.$inferSelect;

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { builder } from './builder.js';
 import { User } from './user.js';
 
-const AuthPayload = builder.objectRef<Payload>('AuthPayload').implement({
+export const AuthPayload = builder.objectRef<Payload>('AuthPayload').implement({
   fields: (t) => ({
     accessToken: t.exposeString('accessToken'),
     refreshToken: t.exposeString('refreshToken'),
@@ -62,15 +62,15 @@ builder.mutationFields((t) => ({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
     args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
     resolve: (_root, args, ctx) => {
-      if (!ctx.accessClaims) throw new AuthError('UNAUTHENTICATED');
-      const claims = ctx.accessClaims;
-      return counted(ctx, 'signOut', () => ctx.auth.signOut(claims, args.scope ?? 'LOCAL'));
+      const viewer = ctx.viewer;
+      if (!viewer) throw new AuthError('UNAUTHENTICATED');
+      return counted(ctx, 'signOut', () => ctx.auth.signOut(viewer, args.scope ?? 'LOCAL'));
     },
   }),
 }));
 
 /** Runs an auth use case and counts its outcome (ok or the error code) in the metrics. */
-async function counted<T>(ctx: Context, event: string, fn: () => Promise<T>): Promise<T> {
+export async function counted<T>(ctx: Context, event: string, fn: () => Promise<T>): Promise<T> {
   try {
     const result = await fn();
     ctx.metrics.authEvent(event, 'ok');

@@ -6,5 +6,6 @@ import './auth.js';
 import './session.js';
 import './account.js';
 import './admin.js';
+import './identity.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,301 @@
+import { and, eq, gt, sql } from 'drizzle-orm';
+import type { OidcProvider } from '../config.js';
+import type { Db, Tx } from '../db/client.js';
+import { authCodes, type IdentityRow, identities, profiles, type UserRow, users } from '../db/schema.js';
+import { AuthError } from './errors.js';
+import type { ExternalIdentity } from './external.js';
+import type { createGrants } from './grants.js';
+import type { RateLimiter } from './rate-limit.js';
+import { hashSecret, looksLikeSecret, pkceChallenge } from './secret.js';
+import type { AuthPayload, ClientInfo } from './service.js';
+import { normalizeEmail } from './validate.js';
+
+/** The user a trusted issuer's token stands for, as the request's claims need it. */
+export type ExternalUser = {
+  id: string;
+  email: string | null;
+  appMetadata: Record<string, unknown>;
+  userMetadata: Record<string, unknown>;
+};
+
+export type IdentityView = {
+  id: string;
+  provider: string;
+  providerId: string;
+  email: string | null;
+  createdAt: Date;
+  lastSignInAt: Date | null;
+};
+
+type Vouched = {
+  provider: string;
+  providerId: string;
+  email: string | null;
+  emailVerified: boolean;
+  identityData: Record<string, unknown>;
+};
+
+// Mapping a trusted issuer's subject to our user costs a query; requests reuse it for a
+// while. Bans and deletions still act on the next request (auth.require_active_user).
+const EXTERNAL_CACHE_MS = 30_000;
+const EXTERNAL_CACHE_SIZE = 10_000;
+
+export type IdentityService = ReturnType<typeof createIdentityService>;
+
+/**
+ * Users who come from elsewhere: trusted issuers' tokens (created just in time) and
+ * provider sign-ins finished by a one-time code; plus listing, linking and unlinking.
+ */
+export function createIdentityService(deps: {
+  db: Db;
+  grants: ReturnType<typeof createGrants>;
+  limiter: RateLimiter;
+  providers: OidcProvider[];
+}) {
+  const { db, grants, limiter } = deps;
+  const providers = new Map(deps.providers.map((p) => [p.name, p]));
+  const externalCache = new Map<string, { user: ExternalUser; until: number }>();
+
+  /** Serialises the first sign-in of one identity across requests and instances. */
+  const lockIdentity = (tx: Tx, provider: string, providerId: string) =>
+    tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`identity:${provider}:${providerId}`}, 0))`);
+
+  async function findIdentity(tx: Tx, provider: string, providerId: string): Promise<IdentityRow | undefined> {
+    const [row] = await tx
+      .select()
+      .from(identities)
+      .where(and(eq(identities.provider, provider), eq(identities.providerId, providerId)));
+    return row;
+  }
+
+  /** A new user for an identity no user has; the email only when nobody holds it yet. */
+  async function createUser(tx: Tx, v: Vouched): Promise<UserRow> {
+    let email = v.email;
+    if (email !== null) {
+      const [holder] = await tx.select({ id: users.id }).from(users).where(eq(users.email, email));
+      if (holder) email = null;
+    }
+    const [user] = await tx
+      .insert(users)
+      .values({
+        email,
+        rawAppMetaData: { provider: v.provider, providers: [v.provider] },
+        emailConfirmedAt: email !== null && v.emailVerified ? sql`now()` : null,
+        lastSignInAt: sql`now()`,
+      })
+      .returning();
+    if (!user) throw new Error('user insert returned nothing');
+    await addIdentity(tx, user, v);
+    await tx.insert(profiles).values({ id: user.id });
+    return user;
+  }
+
+  async function addIdentity(tx: Tx, user: UserRow, v: Vouched): Promise<UserRow> {
+    await tx.insert(identities).values({
+      userId: user.id,
+      provider: v.provider,
+      providerId: v.providerId,
+      identityData: v.identityData,
+      lastSignInAt: sql`now()`,
+    });
+    return syncProviders(tx, user.id);
+  }
+
+  /** app_metadata.provider(s), as Supabase keeps them: the first provider and all of them. */
+  async function syncProviders(tx: Tx, userId: string): Promise<UserRow> {
+    const [user] = await tx
+      .update(users)
+      .set({
+        rawAppMetaData: sql`${users.rawAppMetaData} || (
+          select jsonb_build_object('provider', coalesce((array_agg(i.provider order by i.created_at, i.id))[1], 'email'),
+                                    'providers', coalesce(jsonb_agg(distinct i.provider), '[]'::jsonb))
+          from auth.identities i where i.user_id = ${userId})`,
+      })
+      .where(eq(users.id, userId))
+      .returning();
+    if (!user) throw new AuthError('UNAUTHENTICATED');
+    return user;
+  }
+
+  const banned = (u: UserRow) => u.bannedUntil !== null && u.bannedUntil > new Date();
+
+  return {
+    /**
+     * Our user for a trusted issuer's token, created with a profile on first sight. An
+     * existing account with the same email is never taken over: the new user gets none.
+     */
+    async resolveExternal(ext: ExternalIdentity): Promise<ExternalUser> {
+      const key = `${ext.provider}\u0000${ext.subject}`;
+      const hit = externalCache.get(key);
+      if (hit && hit.until > Date.now()) return hit.user;
+      const user = await db.transaction(async (tx) => {
+        await lockIdentity(tx, ext.provider, ext.subject);
+        const found = await findIdentity(tx, ext.provider, ext.subject);
+        if (found) {
+          const [u] = await tx.select().from(users).where(eq(users.id, found.userId));
+          if (u) return u;
+        }
+        return createUser(tx, {
+          provider: ext.provider,
+          providerId: ext.subject,
+          email: providerEmail(ext.email),
+          emailVerified: ext.emailVerified,
+          identityData: { sub: ext.subject, iss: ext.issuer, email: ext.email, email_verified: ext.emailVerified },
+        });
+      });
+      const view: ExternalUser = {
+        id: user.id,
+        email: user.email,
+        appMetadata: user.rawAppMetaData,
+        userMetadata: user.rawUserMetaData,
+      };
+      if (externalCache.size >= EXTERNAL_CACHE_SIZE) {
+        const oldest = externalCache.keys().next().value;
+        if (oldest !== undefined) externalCache.delete(oldest);
+      }
+      externalCache.set(key, { user: view, until: Date.now() + EXTERNAL_CACHE_MS });
+      return view;
+    },
+
+    /**
+     * Finishes a provider sign-in or link: spends the one-time code (whatever happens next),
+     * checks the client's PKCE verifier, then finds, links or creates the user and starts a
+     * session. A link only completes for the user who started it.
+     */
+    async exchangeCode(
+      input: { code: string; codeVerifier?: string | null },
+      viewer: { id: string } | null,
+      client: ClientInfo,
+    ): Promise<AuthPayload> {
+      await limiter.consume([{ limit: 'token_ip', subject: client.ip }]);
+      const invalid = () =>
+        new AuthError('BAD_USER_INPUT', 'The code is invalid, expired or already used.', { reason: 'INVALID_CODE' });
+      if (!looksLikeSecret(input.code)) throw invalid();
+      const [row] = await db
+        .delete(authCodes)
+        .where(and(eq(authCodes.codeHash, hashSecret(input.code)), gt(authCodes.expiresAt, sql`now()`)))
+        .returning();
+      if (!row) throw invalid();
+      if (row.clientChallenge !== null) {
+        const verifier = input.codeVerifier ?? '';
+        if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier) || pkceChallenge(verifier) !== row.clientChallenge) {
+          throw invalid();
+        }
+      }
+      if (row.linkUserId !== null && viewer?.id !== row.linkUserId) {
+        throw new AuthError('FORBIDDEN', 'Only the user who started this link can finish it.');
+      }
+      const data = row.identityData;
+      const vouched: Vouched = {
+        provider: row.provider,
+        providerId: row.providerId,
+        email: providerEmail(typeof data.email === 'string' ? data.email : null),
+        emailVerified: data.email_verified === true,
+        identityData: data,
+      };
+      const granted = await db.transaction(async (tx) => {
+        await lockIdentity(tx, vouched.provider, vouched.providerId);
+        const existing = await findIdentity(tx, vouched.provider, vouched.providerId);
+        let user: UserRow | undefined;
+        if (existing && row.linkUserId !== null && existing.userId !== row.linkUserId) {
+          throw new AuthError('FORBIDDEN', 'This identity belongs to another account.', {
+            reason: 'IDENTITY_ALREADY_LINKED',
+          });
+        }
+        if (existing) {
+          await tx
+            .update(identities)
+            .set({ identityData: data, lastSignInAt: sql`now()`, updatedAt: sql`now()` })
+            .where(eq(identities.id, existing.id));
+          [user] = await tx.select().from(users).where(eq(users.id, existing.userId));
+        } else if (row.linkUserId !== null) {
+          const [target] = await tx.select().from(users).where(eq(users.id, row.linkUserId));
+          if (!target) throw new AuthError('UNAUTHENTICATED');
+          user = await addIdentity(tx, target, vouched);
+        } else {
+          const [holder] =
+            vouched.email === null ? [] : await tx.select().from(users).where(eq(users.email, vouched.email));
+          if (holder) {
+            // Merging on an email is only as safe as the provider's word that the email is
+            // its user's: only for providers configured to be trusted, and verified emails.
+            if (!(providers.get(vouched.provider)?.trustEmail && vouched.emailVerified)) {
+              throw new AuthError(
+                'EMAIL_TAKEN',
+                'An account with this email already exists; sign in to it and link this provider.',
+              );
+            }
+            user = await addIdentity(tx, holder, vouched);
+          } else {
+            // An unverified email is kept in the identity only: as the account's email it
+            // would lock the real owner out of signing up.
+            user = await createUser(tx, { ...vouched, email: vouched.emailVerified ? vouched.email : null });
+          }
+        }
+        if (!user) throw invalid();
+        if (banned(user)) throw new AuthError('FORBIDDEN', 'This account is banned.');
+        const [signedIn] = await tx
+          .update(users)
+          .set({ lastSignInAt: sql`now()` })
+          .where(eq(users.id, user.id))
+          .returning();
+        const { sessionId, refreshToken } = await grants.startSession(tx, signedIn ?? user, client);
+        return grants.grant(tx, signedIn ?? user, sessionId, refreshToken, 'oauth');
+      });
+      return grants.issue(granted);
+    },
+
+    /** The caller's identities, oldest first. */
+    async list(userId: string): Promise<IdentityView[]> {
+      const rows = await db
+        .select()
+        .from(identities)
+        .where(eq(identities.userId, userId))
+        .orderBy(identities.createdAt);
+      return rows.map(toIdentityView);
+    },
+
+    /**
+     * Removes one of the caller's identities, never the last: a user must keep a way in.
+     * Unlinking "email" also removes the password. False when it is not the caller's.
+     */
+    async unlink(userId: string, identityId: string): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const rows = await tx.select().from(identities).where(eq(identities.userId, userId)).for('update');
+        const target = rows.find((r) => r.id === identityId);
+        if (!target) return false;
+        if (rows.length === 1) {
+          throw new AuthError('FORBIDDEN', 'The last way to sign in cannot be unlinked.', { reason: 'LAST_IDENTITY' });
+        }
+        await tx.delete(identities).where(eq(identities.id, target.id));
+        if (target.provider === 'email') {
+          await tx.update(users).set({ encryptedPassword: null }).where(eq(users.id, userId));
+        }
+        await syncProviders(tx, userId);
+        for (const [key, entry] of externalCache) if (entry.user.id === userId) externalCache.delete(key);
+        return true;
+      });
+    },
+  };
+}
+
+/** A provider's email as we store emails, or null when it is not one we would accept. */
+function providerEmail(raw: string | null): string | null {
+  if (raw === null) return null;
+  try {
+    return normalizeEmail(raw);
+  } catch {
+    return null;
+  }
+}
+
+function toIdentityView(r: IdentityRow): IdentityView {
+  const email = r.identityData.email;
+  return {
+    id: r.id,
+    provider: r.provider,
+    providerId: r.providerId,
+    email: typeof email === 'string' ? email : null,
+    createdAt: r.createdAt,
+    lastSignInAt: r.lastSignInAt,
+  };
+}
