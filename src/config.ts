@@ -115,6 +115,18 @@ const EnvSchema = z.object({
   OIDC_PROVIDERS: jsonList(OidcProviderSchema).default([]),
   OIDC_REDIRECT_URLS: z.string().optional(),
   OIDC_CODE_TTL_S: int(300, 10),
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  MAIL_FROM: z.string().min(3).default('authgate <no-reply@localhost>'),
+  MAIL_LINK_URL: httpUrl.optional(),
+  SMTP_CATCHER_PORT: int(0).pipe(z.number().max(65535)),
+  REQUIRE_EMAIL_CONFIRMATION: bool(false),
+  EMAIL_TOKEN_TTL_S: int(3600, 60),
+  EMAIL_OTP_MAX_ATTEMPTS: int(5, 1),
+  RATE_LIMIT_EMAIL_MAX: int(5, 0),
+  MFA_ISSUER: z.string().min(1).max(64).default('authgate'),
+  ANONYMOUS_SIGN_IN: bool(false),
+  ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
+  ANONYMOUS_CLEANUP_INTERVAL_S: int(3600, 1),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
 });
 
@@ -145,7 +157,7 @@ export type Config = {
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   graphiql: boolean;
   introspection: boolean;
-  rateLimits: { windowS: number; signUpIpMax: number; tokenIpMax: number; signInEmailMax: number };
+  rateLimits: { windowS: number; signUpIpMax: number; tokenIpMax: number; signInEmailMax: number; emailMax: number };
   /** How many proxies in front of us append to X-Forwarded-For; 0 = use the socket address. */
   trustProxyHops: number;
   /** null: any origin (development); []: no cross-origin browser access. */
@@ -162,6 +174,19 @@ export type Config = {
     redirectUrls: string[];
     codeTtlS: number;
   };
+  mail: {
+    /** Unset: mail goes to the local catcher (`npm start`) or nowhere. */
+    smtpUrl: string | undefined;
+    from: string;
+    /** The app page links in mails point at; the token is added as ?token=…&type=…. */
+    linkUrl: string;
+    catcherPort: number;
+    requireConfirmation: boolean;
+    tokenTtlS: number;
+    otpMaxAttempts: number;
+  };
+  mfaIssuer: string;
+  anonymous: { enabled: boolean; maxAgeS: number; cleanupIntervalS: number };
 };
 
 export type TrustedIssuer = z.infer<typeof TrustedIssuerSchema>;
@@ -240,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       signUpIpMax: e.RATE_LIMIT_SIGNUP_IP_MAX,
       tokenIpMax: e.RATE_LIMIT_TOKEN_IP_MAX,
       signInEmailMax: e.RATE_LIMIT_SIGNIN_EMAIL_MAX,
+      emailMax: e.RATE_LIMIT_EMAIL_MAX,
     },
     trustProxyHops: e.TRUST_PROXY === 'true' ? 1 : e.TRUST_PROXY === 'false' ? 0 : Number(e.TRUST_PROXY),
     corsOrigins:
@@ -266,6 +292,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // Unset: the gateway's own origin, where GraphiQL runs.
       redirectUrls: redirectUrls.length > 0 ? redirectUrls : [`${publicUrl}/`],
       codeTtlS: e.OIDC_CODE_TTL_S,
+    },
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM,
+      linkUrl: e.MAIL_LINK_URL ?? `${publicUrl}/`,
+      catcherPort: e.SMTP_CATCHER_PORT,
+      requireConfirmation: e.REQUIRE_EMAIL_CONFIRMATION,
+      tokenTtlS: e.EMAIL_TOKEN_TTL_S,
+      otpMaxAttempts: e.EMAIL_OTP_MAX_ATTEMPTS,
+    },
+    mfaIssuer: e.MFA_ISSUER,
+    anonymous: {
+      enabled: e.ANONYMOUS_SIGN_IN,
+      maxAgeS: e.ANONYMOUS_USER_MAX_AGE_S,
+      cleanupIntervalS: e.ANONYMOUS_CLEANUP_INTERVAL_S,
     },
   };
 }

@@ -4,9 +4,11 @@ import { GraphQLError } from 'graphql';
 import type postgres from 'postgres';
 import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
 import type { AdminService } from './auth/admin.js';
+import type { EmailFlows } from './auth/email-flows.js';
 import { AuthError } from './auth/errors.js';
 import type { ExternalIdentity } from './auth/external.js';
 import type { ExternalUser, IdentityService } from './auth/identities.js';
+import type { MfaService } from './auth/mfa.js';
 import type { OidcBroker } from './auth/oidc.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
 import { isDatabaseUnavailable } from './db/errors.js';
@@ -32,6 +34,8 @@ export type Context = {
   admin: AdminService;
   identities: IdentityService;
   oidc: OidcBroker;
+  mfa: MfaService;
+  email: EmailFlows;
   metrics: Metrics;
   log: Logger;
   requestId: string;
@@ -47,6 +51,8 @@ export type ContextDeps = {
   admin: AdminService;
   identities: IdentityService;
   oidc: OidcBroker;
+  mfa: MfaService;
+  email: EmailFlows;
   postgraphileSettings?: boolean;
   metrics: Metrics;
   trustProxyHops?: number;
@@ -104,6 +110,8 @@ export async function createContext(
     admin: deps.admin,
     identities: deps.identities,
     oidc: deps.oidc,
+    mfa: deps.mfa,
+    email: deps.email,
     metrics: deps.metrics,
     log: deps.log,
     requestId: request.headers.get('x-request-id') ?? 'none',
@@ -162,7 +170,8 @@ function createLoaders(tx: RequestTx) {
       const sql = await tx.sql();
       const rows = await sql<UserView[]>`
         select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
-               user_metadata as "userMetadata", app_metadata as "appMetadata"
+               user_metadata as "userMetadata", app_metadata as "appMetadata",
+               email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous"
         from auth.visible_users(${ids as string[]}::uuid[])`;
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);

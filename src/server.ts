@@ -10,9 +10,12 @@ import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { type AdminService, createAdminService } from './auth/admin.js';
 import { createDiscovery } from './auth/discovery.js';
+import { createEmailFlows } from './auth/email-flows.js';
 import { createExternalVerifier } from './auth/external.js';
 import { createGrants } from './auth/grants.js';
 import { createIdentityService } from './auth/identities.js';
+import { type Maintenance, startMaintenance } from './auth/maintenance.js';
+import { createMfaService } from './auth/mfa.js';
 import { type BrowserAnswer, createOidcBroker } from './auth/oidc.js';
 import { createPasswordHasher } from './auth/password.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -27,6 +30,7 @@ import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { schema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
@@ -42,6 +46,8 @@ export type Gateway = {
   loginUrl: string;
   tokens: AccessTokens;
   metrics: Metrics;
+  mailer: Mailer;
+  maintenance: Maintenance;
   listen: (port: number, host?: string) => Promise<number>;
   /** Stops taking requests, lets in-flight ones finish, then closes the pools. */
   close: (drainMs?: number) => Promise<void>;
@@ -76,20 +82,41 @@ export async function createGateway(
   const metrics = createMetrics();
   const log = createLogger(config.logLevel, opts.logDestination);
   const limiter = createRateLimiter(pools.authSql, config.rateLimits, metrics.rateLimited);
+  const grants = createGrants({ tokens, config });
+  const passwords = createPasswordHasher(config.argon2);
+  const mailer = createMailer(config.mail, config.mail.smtpUrl, log);
+  const email = createEmailFlows({
+    db: pools.auth,
+    grants,
+    limiter,
+    passwords,
+    mailer,
+    secretKey: secrets.refreshKey,
+    config,
+  });
   const auth = createAuthService({
     db: pools.auth,
     tokens,
-    passwords: createPasswordHasher(config.argon2),
+    passwords,
     limiter,
     refreshKey: secrets.refreshKey,
     config,
+    email,
   });
   const identities = createIdentityService({
     db: pools.auth,
-    grants: createGrants({ tokens, config }),
+    grants,
     limiter,
     providers: config.oidc.providers,
   });
+  const mfa = createMfaService({
+    db: pools.auth,
+    grants,
+    limiter,
+    secretKey: secrets.refreshKey,
+    issuer: config.mfaIssuer,
+  });
+  const maintenance = startMaintenance(pools.auth, config, log);
   const oidc = createOidcBroker({ db: pools.auth, config, discover, limiter, log });
 
   const admin = createAdminService(pools.auth);
@@ -120,6 +147,8 @@ export async function createGateway(
         admin,
         identities,
         oidc,
+        mfa,
+        email,
         postgraphileSettings: config.postgraphileSettings,
         metrics,
         trustProxyHops: config.trustProxyHops,
@@ -194,7 +223,7 @@ export async function createGateway(
       return;
     }
     const provider = /^\/auth\/([a-z0-9][a-z0-9_-]{0,31})\/(start|callback)$/.exec(path ?? '');
-    if (provider && (req.method === 'GET' || req.method === 'HEAD')) {
+    if (provider && req.method === 'GET') {
       const [, name, step] = provider as unknown as [string, string, 'start' | 'callback'];
       const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
       const answer =
@@ -238,6 +267,8 @@ export async function createGateway(
     loginUrl: appUrl,
     tokens,
     metrics,
+    mailer,
+    maintenance,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -256,6 +287,9 @@ export async function createGateway(
         server.closeIdleConnections();
       });
       keys?.stop();
+      maintenance.stop();
+      await mailer.idle();
+      mailer.close();
       await pools.close();
     },
   };

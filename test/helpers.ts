@@ -93,6 +93,7 @@ export const NO_RATE_LIMITS = {
   RATE_LIMIT_SIGNUP_IP_MAX: '0',
   RATE_LIMIT_TOKEN_IP_MAX: '0',
   RATE_LIMIT_SIGNIN_EMAIL_MAX: '0',
+  RATE_LIMIT_EMAIL_MAX: '0',
 };
 
 let seq = 0;

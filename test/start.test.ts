@@ -147,6 +147,23 @@ describe('npm start without DATABASE_URL', () => {
       const me = await gql(first.base, ME, {}, up.data!.signUp.accessToken);
       expect(me.errors).toBeUndefined();
       expect(me.data!.me).toMatchObject({ id: up.data!.signUp.user.id, email: mail, profile: { username: 'starter' } });
+
+      // No SMTP_URL: a local catcher takes the mail and its link is printed on the console.
+      expect(first.output()).toContain('mails go to a local catcher');
+      const asked = await gql(first.base, 'mutation M($e: String!) { signInWithOtp(email: $e) }', { e: mail });
+      expect(asked.data).toEqual({ signInWithOtp: true });
+      const deadline = Date.now() + 5000;
+      let link: RegExpExecArray | null = null;
+      while (!link && Date.now() < deadline) {
+        link = /mail to (\S+): Your sign-in link\n\s+(http\S+)/.exec(first.output());
+        if (!link) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(link?.[1]).toBe(mail);
+      const token = new URL(link![2]!).searchParams.get('token');
+      const signedIn = await gql(first.base, 'mutation V($t: String!) { verifyMagicLink(token: $t) { user { id } } }', {
+        t: token,
+      });
+      expect(signedIn.data!.verifyMagicLink.user.id).toBe(up.data!.signUp.user.id);
     },
     READY_WITHIN_MS + 10_000,
   );

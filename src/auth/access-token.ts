@@ -34,7 +34,9 @@ export type TokenSubject = {
   sessionId: string;
   appMetadata: Record<string, unknown>;
   userMetadata: Record<string, unknown>;
+  aal: AccessClaims['aal'];
   amr: AccessClaims['amr'];
+  isAnonymous: boolean;
 };
 
 export type SigningMode = { alg: 'HS256'; secret: string } | { alg: 'ES256'; keys: KeyStore };
@@ -105,9 +107,9 @@ export function createAccessTokens(opts: {
         session_id: s.sessionId,
         app_metadata: s.appMetadata,
         user_metadata: s.userMetadata,
-        aal: 'aal1',
+        aal: s.aal,
         amr: s.amr,
-        is_anonymous: false,
+        is_anonymous: s.isAnonymous,
       };
       return { token: await signPayload(claims), claims };
     },

@@ -9,7 +9,8 @@ export type ExternalIdentity = {
   issuer: string;
   subject: string;
   email: string | null;
-  emailVerified: boolean;
+  /** The issuer's email_verified claim; null when it has none. */
+  emailVerified: boolean | null;
   iat: number;
   exp: number;
 };
@@ -73,7 +74,7 @@ export function createExternalVerifier(issuers: TrustedIssuer[], discover: Disco
         issuer: cfg.issuer,
         subject,
         email: typeof email === 'string' && email.length <= 320 ? email : null,
-        emailVerified: payload.email_verified === true,
+        emailVerified: typeof payload.email_verified === 'boolean' ? payload.email_verified : null,
         iat: typeof payload.iat === 'number' ? payload.iat : Math.floor(Date.now() / 1000),
         exp: payload.exp as number,
       };

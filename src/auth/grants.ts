@@ -1,18 +1,25 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Tx } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
-import { profiles, refreshTokens, sessions } from '../db/schema.js';
+import { mfaFactors, profiles, refreshTokens, sessions } from '../db/schema.js';
 import type { AccessClaims, AccessTokens } from './access-token.js';
+import { AuthError } from './errors.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
 import { type AuthPayload, type ClientInfo, toUserView } from './service.js';
 
+export type Amr = { method: string; timestamp: number };
+
+/** What a session's tokens say about how it was authenticated. */
+export type SessionAuth = { id: string; aal: 'aal1' | 'aal2'; amr: Amr[] };
+
 export type Grant = {
   user: UserRow;
-  sessionId: string;
+  session: SessionAuth;
   refreshToken: string;
-  method: string;
   profile: ProfileRow | null;
+  /** The user has a verified second factor this session has not used yet. */
+  mfaRequired: boolean;
 };
 
 /**
@@ -22,9 +29,17 @@ export type Grant = {
 export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 'refresh' | 'sessions'> }) {
   const { tokens, config } = deps;
   /** What the payload needs from the database, read inside the use case's transaction. */
-  async function grant(tx: Tx, user: UserRow, sessionId: string, refreshToken: string, method: string): Promise<Grant> {
+  async function grant(tx: Tx, user: UserRow, session: SessionAuth, refreshToken: string): Promise<Grant> {
     const [profile] = await tx.select().from(profiles).where(eq(profiles.id, user.id));
-    return { user, sessionId, refreshToken, method, profile: profile ?? null };
+    const [factor] =
+      session.aal === 'aal2'
+        ? []
+        : await tx
+            .select({ id: mfaFactors.id })
+            .from(mfaFactors)
+            .where(and(eq(mfaFactors.userId, user.id), eq(mfaFactors.status, 'verified')))
+            .limit(1);
+    return { user, session, refreshToken, profile: profile ?? null, mfaRequired: factor !== undefined };
   }
 
   /** Signs the access token after the transaction committed: no connection waits on signing. */
@@ -32,23 +47,29 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
     const signed = await tokens.sign({
       userId: g.user.id,
       email: g.user.email ?? '',
-      sessionId: g.sessionId,
+      sessionId: g.session.id,
       appMetadata: g.user.rawAppMetaData,
       userMetadata: g.user.rawUserMetaData,
-      amr: [{ method: g.method, timestamp: Math.floor(Date.now() / 1000) }],
+      aal: g.session.aal,
+      amr: g.session.amr,
+      isAnonymous: g.user.isAnonymous,
     });
-    return payload(signed.token, signed.claims, g.refreshToken, g.user, g.profile);
+    return payload(signed.token, signed.claims, g);
   }
 
+  /** A new aal1 session authenticated by `method` (password, oauth, otp, magiclink…). */
   async function startSession(
     tx: Tx,
     user: UserRow,
     client: ClientInfo,
-  ): Promise<{ sessionId: string; refreshToken: string }> {
+    method: string,
+  ): Promise<{ session: SessionAuth; refreshToken: string }> {
+    const amr: Amr[] = [{ method, timestamp: Math.floor(Date.now() / 1000) }];
     const [session] = await tx
       .insert(sessions)
       .values({
         userId: user.id,
+        amr,
         userAgent: client.userAgent?.slice(0, 512) ?? null,
         ip: client.ip,
         notAfter: config.sessions.timeboxS > 0 ? sql`now() + make_interval(secs => ${config.sessions.timeboxS})` : null,
@@ -62,25 +83,55 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       sessionId: session.id,
       expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
     });
-    return { sessionId: session.id, refreshToken };
+    return { session: { id: session.id, aal: 'aal1', amr }, refreshToken };
   }
 
-  return { grant, issue, startSession };
+  /**
+   * Raises an existing session to aal2 after a second factor (`method`: totp, recovery_code).
+   * The session's amr keeps one entry per method, the latest. A privilege change gets a fresh
+   * refresh token, and the session's live ones minted before are dropped, so only the holder
+   * of the new pair carries the session on; spent ones stay, so a replayed old token still
+   * reads as theft. The tokens go first: a concurrent refresh locks its token, then the session.
+   */
+  async function elevateSession(
+    tx: Tx,
+    session: { id: string; userId: string; amr: Amr[] },
+    method: string,
+  ): Promise<{ session: SessionAuth; refreshToken: string }> {
+    const amr: Amr[] = [
+      ...session.amr.filter((a) => a.method !== method),
+      { method, timestamp: Math.floor(Date.now() / 1000) },
+    ];
+    await tx.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, session.id), isNull(refreshTokens.spentAt)));
+    const raised = await tx
+      .update(sessions)
+      .set({ aal: 'aal2', amr, updatedAt: sql`now()` })
+      .where(eq(sessions.id, session.id))
+      .returning({ id: sessions.id });
+    // Signed out meanwhile: nothing left to raise.
+    if (raised.length === 0) throw new AuthError('UNAUTHENTICATED');
+    const refreshToken = newRefreshToken();
+    await tx.insert(refreshTokens).values({
+      tokenHash: hashRefreshToken(refreshToken),
+      userId: session.userId,
+      sessionId: session.id,
+      expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
+    });
+    return { session: { id: session.id, aal: 'aal2', amr }, refreshToken };
+  }
+
+  return { grant, issue, startSession, elevateSession };
 }
 
-function payload(
-  accessToken: string,
-  claims: AccessClaims,
-  refreshToken: string,
-  user: UserRow,
-  profile: ProfileRow | null,
-): AuthPayload {
+function payload(accessToken: string, claims: AccessClaims, g: Grant): AuthPayload {
   return {
     accessToken,
-    refreshToken,
+    refreshToken: g.refreshToken,
     tokenType: 'bearer',
     expiresIn: claims.exp - claims.iat,
     expiresAt: new Date(claims.exp * 1000),
-    user: { ...toUserView(user), preloadedProfile: profile },
+    aal: g.session.aal,
+    mfaRequired: g.mfaRequired,
+    user: { ...toUserView(g.user), preloadedProfile: g.profile },
   };
 }

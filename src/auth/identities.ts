@@ -138,8 +138,10 @@ export function createIdentityService(deps: {
         return createUser(tx, {
           provider: ext.provider,
           providerId: ext.subject,
-          email: providerEmail(ext.email),
-          emailVerified: ext.emailVerified,
+          // An issuer that says the address is unverified does not give it; one that says
+          // nothing (a Clerk template lists only verified addresses) is taken at its word.
+          email: ext.emailVerified === false ? null : providerEmail(ext.email),
+          emailVerified: ext.emailVerified === true,
           identityData: { sub: ext.subject, iss: ext.issuer, email: ext.email, email_verified: ext.emailVerified },
         });
       });
@@ -218,7 +220,9 @@ export function createIdentityService(deps: {
           if (holder) {
             // Merging on an email is only as safe as the provider's word that the email is
             // its user's: only for providers configured to be trusted, and verified emails.
-            if (!(providers.get(vouched.provider)?.trustEmail && vouched.emailVerified)) {
+            // And only into an account whose own email is confirmed: otherwise whoever signed
+            // up with the address first (and kept the password) would share the account.
+            if (!(providers.get(vouched.provider)?.trustEmail && vouched.emailVerified && holder.emailConfirmedAt)) {
               throw new AuthError(
                 'EMAIL_TAKEN',
                 'An account with this email already exists; sign in to it and link this provider.',
@@ -238,8 +242,8 @@ export function createIdentityService(deps: {
           .set({ lastSignInAt: sql`now()` })
           .where(eq(users.id, user.id))
           .returning();
-        const { sessionId, refreshToken } = await grants.startSession(tx, signedIn ?? user, client);
-        return grants.grant(tx, signedIn ?? user, sessionId, refreshToken, 'oauth');
+        const { session, refreshToken } = await grants.startSession(tx, signedIn ?? user, client, 'oauth');
+        return grants.grant(tx, signedIn ?? user, session, refreshToken);
       });
       return grants.issue(granted);
     },

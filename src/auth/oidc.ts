@@ -59,9 +59,12 @@ export function createOidcBroker(deps: {
       return null;
     }
     if (url.username || url.password || url.hash) return null;
+    // Whole path segments: allowing /app/done must not allow /app/done-evil.
     const ok = config.oidc.redirectUrls.some((allowed) => {
       const a = new URL(allowed);
-      return a.origin === url.origin && url.pathname.startsWith(a.pathname);
+      if (a.origin !== url.origin) return false;
+      const base = a.pathname.endsWith('/') ? a.pathname : `${a.pathname}/`;
+      return url.pathname === a.pathname || url.pathname.startsWith(base);
     });
     return ok ? url.toString() : null;
   }
@@ -247,7 +250,10 @@ export function createOidcBroker(deps: {
       signal: AbortSignal.timeout(p.timeoutMs),
       redirect: 'error',
     });
-    if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
+    if (!res.ok) {
+      await res.body?.cancel(); // frees the connection now, not at garbage collection
+      throw new Error(`token endpoint answered ${res.status}`);
+    }
     const tokens = (await res.json()) as { id_token?: unknown; access_token?: unknown };
     if (typeof tokens.id_token !== 'string') throw new Error('no id_token');
     const algorithms = (meta.id_token_signing_alg_values_supported ?? ['RS256']).filter((a) =>
@@ -275,6 +281,8 @@ export function createOidcBroker(deps: {
         const extra = (await info.json()) as JWTPayload;
         // Userinfo about anyone else is ignored (OpenID Connect Core, section 5.3.2).
         if (extra.sub === sub) claims = { ...extra, ...payload };
+      } else {
+        await info.body?.cancel();
       }
     }
     const pick = (k: string, max: number) => {

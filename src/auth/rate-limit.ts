@@ -3,7 +3,7 @@ import type postgres from 'postgres';
 import type { Config } from '../config.js';
 import { AuthError } from './errors.js';
 
-export type LimitName = 'signin_email' | 'token_ip' | 'signup_ip';
+export type LimitName = 'signin_email' | 'token_ip' | 'signup_ip' | 'email_send' | 'mfa_verify';
 export type Check = { limit: LimitName; subject: string | null };
 export type RateLimiter = { consume: (checks: Check[]) => Promise<void> };
 
@@ -21,6 +21,9 @@ export function createRateLimiter(
     signin_email: cfg.signInEmailMax,
     token_ip: cfg.tokenIpMax,
     signup_ip: cfg.signUpIpMax,
+    email_send: cfg.emailMax,
+    // Second-factor codes per user: guessing six digits is a sign-in attempt like a password.
+    mfa_verify: cfg.signInEmailMax,
   };
   let calls = 0;
   return {

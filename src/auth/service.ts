@@ -5,8 +5,9 @@ import type { Db } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
 import { identities, profiles, refreshTokens, sessions, users } from '../db/schema.js';
 import type { AccessTokens } from './access-token.js';
+import { type EmailFlows, ensureEmailIdentity } from './email-flows.js';
 import { AuthError, badInput, isUniqueViolation } from './errors.js';
-import { createGrants } from './grants.js';
+import { type Amr, createGrants } from './grants.js';
 import type { PasswordHasher } from './password.js';
 import type { RateLimiter } from './rate-limit.js';
 import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
@@ -20,6 +21,8 @@ export type UserView = {
   lastSignInAt: Date | string | null;
   userMetadata: Record<string, unknown>;
   appMetadata: Record<string, unknown>;
+  emailConfirmedAt: Date | string | null;
+  isAnonymous: boolean;
   /** Present when the auth path already read it, so the payload's user shows its own profile. */
   preloadedProfile?: ProfileRow | null;
 };
@@ -30,8 +33,13 @@ export type AuthPayload = {
   tokenType: 'bearer';
   expiresIn: number;
   expiresAt: Date;
+  aal: 'aal1' | 'aal2';
+  mfaRequired: boolean;
   user: UserView;
 };
+
+/** register's answer: a session, or (confirmation required) the user and no session yet. */
+export type SignUpResult = { user: UserView; session: AuthPayload | null; confirmationRequired: boolean };
 
 export type SessionView = {
   id: string;
@@ -58,22 +66,43 @@ export function createAuthService(deps: {
   passwords: PasswordHasher;
   limiter: RateLimiter;
   refreshKey: string;
-  config: Pick<Config, 'refresh' | 'sessions'>;
+  config: Pick<Config, 'refresh' | 'sessions' | 'anonymous'>;
+  email: EmailFlows;
 }) {
   const { db, tokens, passwords, limiter, refreshKey, config } = deps;
 
   const { grant, issue, startSession } = createGrants({ tokens, config });
 
   return {
+    /**
+     * The contract's signUp always answers with tokens, so with REQUIRE_EMAIL_CONFIRMATION it
+     * refuses (creating nothing) and points to register, which can answer without them.
+     */
     async signUp(input: { email: string; password: string; data?: unknown }, client: ClientInfo): Promise<AuthPayload> {
+      if (deps.email.requireConfirmation) {
+        throw new AuthError('FORBIDDEN', 'This server confirms emails before sign-in: use register.', {
+          reason: 'EMAIL_CONFIRMATION_REQUIRED',
+        });
+      }
+      const { session } = await this.register(input, client);
+      if (!session) throw new Error('register returned no session without confirmation');
+      return session;
+    },
+
+    /** Sign-up that also works when the email must be confirmed first (then no session yet). */
+    async register(
+      input: { email: string; password: string; data?: unknown },
+      client: ClientInfo,
+    ): Promise<SignUpResult> {
       await limiter.consume([{ limit: 'signup_ip', subject: client.ip }]);
       const email = normalizeEmail(input.email);
       checkPassword(input.password, email ?? '');
       const metadata = checkMetadata(input.data);
       const seed = profileSeed(metadata);
       const hash = await passwords.hash(input.password);
+      const confirm = deps.email.requireConfirmation;
       try {
-        const granted = await db.transaction(async (tx) => {
+        const outcome = await db.transaction(async (tx) => {
           const [user] = await tx
             .insert(users)
             .values({
@@ -81,7 +110,7 @@ export function createAuthService(deps: {
               encryptedPassword: hash,
               rawUserMetaData: metadata,
               rawAppMetaData: { provider: 'email', providers: ['email'] },
-              lastSignInAt: sql`now()`,
+              lastSignInAt: confirm ? null : sql`now()`,
             })
             .returning();
           if (!user) throw new Error('user insert returned nothing');
@@ -93,10 +122,21 @@ export function createAuthService(deps: {
             lastSignInAt: sql`now()`,
           });
           await tx.insert(profiles).values({ id: user.id, ...seed });
-          const { sessionId, refreshToken } = await startSession(tx, user, client);
-          return grant(tx, user, sessionId, refreshToken, 'password');
+          if (confirm) {
+            // No session until the mailed link comes back: the payload carries no tokens.
+            const secret = await deps.email.issueToken(tx, user, 'confirmation', email);
+            return { waiting: { user, secret } };
+          }
+          const { session, refreshToken } = await startSession(tx, user, client, 'password');
+          return { granted: await grant(tx, user, session, refreshToken) };
         });
-        return await issue(granted);
+        if (outcome.waiting) {
+          const { user, secret } = outcome.waiting;
+          deps.email.mail('confirmation', email, secret);
+          return { user: toUserView(user), session: null, confirmationRequired: true };
+        }
+        const session = await issue(outcome.granted);
+        return { user: session.user, session, confirmationRequired: false };
       } catch (err) {
         if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
         if (isUniqueViolation(err, 'profiles_username_key')) throw new AuthError('USERNAME_TAKEN');
@@ -118,6 +158,12 @@ export function createAuthService(deps: {
       if (!found || !ok) throw new AuthError('INVALID_CREDENTIALS');
       if (found.bannedUntil && found.bannedUntil > new Date())
         throw new AuthError('FORBIDDEN', 'This account is banned.');
+      // Checked after the password, so it tells nothing to someone who does not know it.
+      if (deps.email.requireConfirmation && found.emailConfirmedAt === null) {
+        throw new AuthError('FORBIDDEN', 'Confirm your email first; resendConfirmation sends a new link.', {
+          reason: 'EMAIL_NOT_CONFIRMED',
+        });
+      }
       const granted = await db.transaction(async (tx) => {
         const [user] = await tx
           .update(users)
@@ -125,8 +171,8 @@ export function createAuthService(deps: {
           .where(eq(users.id, found.id))
           .returning();
         if (!user) throw new AuthError('INVALID_CREDENTIALS');
-        const { sessionId, refreshToken } = await startSession(tx, user, client);
-        return grant(tx, user, sessionId, refreshToken, 'password');
+        const { session, refreshToken } = await startSession(tx, user, client, 'password');
+        return grant(tx, user, session, refreshToken);
       });
       return issue(granted);
     },
@@ -145,8 +191,10 @@ export function createAuthService(deps: {
           within_reuse: boolean;
           expired: boolean;
           session_ended: boolean;
+          aal: 'aal1' | 'aal2';
+          amr: Amr[];
         }>(sql`
-          select rt.id, rt.user_id, rt.session_id, rt.spent_at is not null as spent,
+          select rt.id, rt.user_id, rt.session_id, s.aal, s.amr, rt.spent_at is not null as spent,
                  coalesce(rt.spent_at > now() - make_interval(secs => ${config.refresh.reuseIntervalS}), false) as within_reuse,
                  rt.expires_at <= now() as expired,
                  coalesce(s.not_after <= now(), false)
@@ -180,7 +228,9 @@ export function createAuthService(deps: {
             .set({ refreshedAt: sql`now()`, updatedAt: sql`now()` })
             .where(eq(sessions.id, row.session_id));
         }
-        return { granted: await grant(tx, user, row.session_id, child, 'token_refresh') };
+        // The session's aal and amr carry over: a refresh proves nothing new about the user.
+        const session = { id: row.session_id, aal: row.aal, amr: row.amr };
+        return { granted: await grant(tx, user, session, child) };
       });
       // Returned, not thrown, so the revocation above commits.
       if ('error' in outcome) throw outcome.error;
@@ -240,32 +290,50 @@ export function createAuthService(deps: {
     async updateUser(
       viewer: { id: string; sessionId: string | null },
       input: { email?: string | null; password?: string | null; currentPassword?: string | null; data?: unknown },
+      client: ClientInfo = { ip: null, userAgent: null },
     ): Promise<UserView> {
       const [current] = await db.select().from(users).where(eq(users.id, viewer.id));
       if (!current) throw new AuthError('UNAUTHENTICATED');
       const set: PgUpdateSetSource<typeof users> = {};
-      const email = input.email == null ? current.email : normalizeEmail(input.email);
+      let email = input.email == null ? current.email : normalizeEmail(input.email);
+      // With confirmation required, a new address of an account that has one waits for the
+      // link mailed to it (sent once every other check passed); a first address is set at
+      // once and confirmed by mail.
+      const pendingChange =
+        email !== current.email && email !== null && deps.email.requireConfirmation && current.email !== null
+          ? email
+          : null;
+      if (pendingChange !== null) email = current.email;
       if (email !== current.email) set.email = email;
       if (input.data != null) {
         const merged = checkMetadata({ ...current.rawUserMetaData, ...checkMetadata(input.data) });
         set.rawUserMetaData = merged;
       }
       if (input.password != null) {
-        if (input.currentPassword == null)
-          throw badInput('currentPassword is required to change the password.', 'currentPassword');
-        checkPassword(input.password, email ?? '');
-        if (
-          [...input.currentPassword].length > PASSWORD_MAX ||
-          !(await passwords.verify(current.encryptedPassword, input.currentPassword))
-        ) {
-          throw new AuthError('INVALID_CREDENTIALS', 'The current password is wrong.');
+        // A user without a password (anonymous, or from a provider) sets a first one
+        // without it; changing one needs the current one.
+        if (current.encryptedPassword !== null) {
+          if (input.currentPassword == null)
+            throw badInput('currentPassword is required to change the password.', 'currentPassword');
+          if (
+            [...input.currentPassword].length > PASSWORD_MAX ||
+            !(await passwords.verify(current.encryptedPassword, input.currentPassword))
+          ) {
+            throw new AuthError('INVALID_CREDENTIALS', 'The current password is wrong.');
+          }
         }
+        checkPassword(input.password, email ?? '');
         set.encryptedPassword = await passwords.hash(input.password);
       }
+      // An anonymous user with an email and a password is permanent, and keeps its data.
+      const upgraded =
+        current.isAnonymous && email !== null && (set.encryptedPassword ?? current.encryptedPassword) !== null;
+      if (upgraded) set.isAnonymous = false;
+      if (pendingChange !== null) await deps.email.requestEmailChange(current, pendingChange, client);
       if (Object.keys(set).length === 0) return toUserView(current);
       try {
-        return await db.transaction(async (tx) => {
-          const [user] = await tx.update(users).set(set).where(eq(users.id, viewer.id)).returning();
+        const { view, confirm } = await db.transaction(async (tx) => {
+          let [user] = await tx.update(users).set(set).where(eq(users.id, viewer.id)).returning();
           if (!user) throw new AuthError('UNAUTHENTICATED');
           if (set.email) {
             await tx
@@ -276,16 +344,67 @@ export function createAuthService(deps: {
               })
               .where(and(eq(identities.userId, user.id), eq(identities.provider, 'email')));
           }
+          // Email and password now both present for the first time (in one call or two):
+          // password sign-in becomes a way in, as an "email" identity.
+          if (
+            user.email !== null &&
+            user.encryptedPassword !== null &&
+            (current.encryptedPassword === null || current.email === null)
+          ) {
+            await ensureEmailIdentity(tx, user, user.email);
+            [user] = await tx.select().from(users).where(eq(users.id, viewer.id));
+            if (!user) throw new AuthError('UNAUTHENTICATED');
+          }
           if (set.encryptedPassword) {
             const mine = eq(sessions.userId, user.id);
             await tx
               .delete(sessions)
               .where(viewer.sessionId === null ? mine : and(mine, ne(sessions.id, viewer.sessionId)));
           }
-          return toUserView(user);
+          const confirm =
+            deps.email.requireConfirmation && set.email && user.email !== null && user.emailConfirmedAt === null
+              ? { email: user.email, secret: await deps.email.issueToken(tx, user, 'confirmation', user.email) }
+              : null;
+          return { view: toUserView(user), confirm };
         });
+        if (confirm) deps.email.mail('confirmation', confirm.email, confirm.secret);
+        return view;
       } catch (err) {
         if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
+        throw err;
+      }
+    },
+
+    /**
+     * A real user with no email or password (is_anonymous in its claims), for apps that let
+     * people start before signing up; updateUser with an email and a password upgrades it.
+     */
+    async signInAnonymously(data: unknown, client: ClientInfo): Promise<AuthPayload> {
+      if (!config.anonymous.enabled) {
+        throw new AuthError('FORBIDDEN', 'Anonymous sign-in is turned off.', { reason: 'ANONYMOUS_DISABLED' });
+      }
+      await limiter.consume([{ limit: 'signup_ip', subject: client.ip }]);
+      const metadata = checkMetadata(data);
+      const seed = profileSeed(metadata);
+      try {
+        const granted = await db.transaction(async (tx) => {
+          const [user] = await tx
+            .insert(users)
+            .values({
+              isAnonymous: true,
+              rawUserMetaData: metadata,
+              rawAppMetaData: { provider: 'anonymous', providers: ['anonymous'] },
+              lastSignInAt: sql`now()`,
+            })
+            .returning();
+          if (!user) throw new Error('user insert returned nothing');
+          await tx.insert(profiles).values({ id: user.id, ...seed });
+          const { session, refreshToken } = await startSession(tx, user, client, 'anonymous');
+          return grant(tx, user, session, refreshToken);
+        });
+        return await issue(granted);
+      } catch (err) {
+        if (isUniqueViolation(err, 'profiles_username_key')) throw new AuthError('USERNAME_TAKEN');
         throw err;
       }
     },
@@ -311,5 +430,7 @@ export function toUserView(user: UserRow): UserView {
     lastSignInAt: user.lastSignInAt,
     userMetadata: user.rawUserMetaData,
     appMetadata: user.rawAppMetaData,
+    emailConfirmedAt: user.emailConfirmedAt,
+    isAnonymous: user.isAnonymous,
   };
 }

@@ -33,7 +33,7 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
   try {
     await sql`select pg_advisory_lock(hashtext('authgate:migrate'))`;
     try {
-      await migrate(drizzle({ client: sql }), { migrationsFolder: MIGRATIONS_FOLDER });
+      await migrateRacingRoles(sql);
       const [db] = await sql<{ name: string }[]>`select current_database() as name`;
       const app = { role: loginRoleFor(db!.name), password: await secret(sql, 'login_password') };
       const auth = { role: `${app.role}_auth`, password: await secret(sql, 'auth_login_password') };
@@ -55,6 +55,26 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
     }
   } finally {
     await sql.end({ timeout: 5 });
+  }
+}
+
+/**
+ * Roles are cluster-wide but the lock above is per database: gateways of two databases of
+ * one cluster migrating for the first time at once can both try to create `anon`. The
+ * migration that loses is rolled back whole; run again, it finds the roles and passes.
+ */
+async function migrateRacingRoles(sql: postgres.Sql): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate(drizzle({ client: sql }), { migrationsFolder: MIGRATIONS_FOLDER });
+      return;
+    } catch (err) {
+      const e = (err as { cause?: unknown }).cause ?? err;
+      const code = (e as { code?: string }).code;
+      const roleRace = code === '42710' || (code === '23505' && /pg_authid/.test(String((e as Error).message)));
+      if (!roleRace || attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
   }
 }
 

@@ -81,6 +81,9 @@ export const sessions = authSchema.table(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     aal: text().notNull().default('aal1'),
+    // How the session was authenticated (password, otp, oauth, totp…): every token of the
+    // session carries it, refreshed ones too.
+    amr: jsonb().$type<Array<{ method: string; timestamp: number }>>().notNull().default([]),
     userAgent: text(),
     ip: text(),
     notAfter: timestamp({ withTimezone: true }),
@@ -151,6 +154,68 @@ export const authCodes = authSchema.table(
   (t) => [index('auth_codes_expires_at_idx').on(t.expiresAt)],
 );
 
+// Secrets sent by email: confirmation, recovery, magic link (with its six-digit code) and
+// email change. One live token per user and kind; used once; stored hashed.
+export const oneTimeTokens = authSchema.table(
+  'one_time_tokens',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    // Null for a magic link to an address with no account yet (createUser): the account
+    // is made when the link is used, so asking for a mail creates nothing.
+    userId: uuid().references(() => users.id, { onDelete: 'cascade' }),
+    kind: text().$type<OneTimeKind>().notNull(),
+    tokenHash: text().notNull(),
+    // HMAC with a server key: a plain hash of six digits is reversed in microseconds.
+    codeHash: text(),
+    // Where it was sent: the new address for an email change.
+    email: text().notNull(),
+    attempts: integer().notNull().default(0),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('one_time_tokens_token_hash_key').on(t.tokenHash),
+    uniqueIndex('one_time_tokens_user_kind_key').on(t.userId, t.kind),
+    uniqueIndex('one_time_tokens_pending_email_kind_key').on(t.email, t.kind).where(sql`${t.userId} is null`),
+  ],
+);
+export type OneTimeKind = 'confirmation' | 'recovery' | 'magiclink' | 'email_change';
+
+// TOTP factors (RFC 6238). The secret is encrypted with a server key: it must be read
+// back to check codes, so a hash would not do.
+export const mfaFactors = authSchema.table(
+  'mfa_factors',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    factorType: text().notNull().default('totp'),
+    friendlyName: text(),
+    status: text().$type<'unverified' | 'verified'>().notNull().default('unverified'),
+    secret: text().notNull(),
+    // The last accepted time step: a code is good once, even within its 30 s.
+    lastUsedStep: bigint({ mode: 'number' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('mfa_factors_user_id_idx').on(t.userId)],
+);
+
+export const mfaRecoveryCodes = authSchema.table(
+  'mfa_recovery_codes',
+  {
+    id: bigserial({ mode: 'number' }).primaryKey(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text().notNull(),
+    usedAt: timestamp({ withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('mfa_recovery_codes_user_id_idx').on(t.userId)],
+);
+
 export const signingKeys = authSchema.table('signing_keys', {
   kid: text().primaryKey(),
   alg: text().notNull(),
@@ -215,6 +280,8 @@ export const profiles = pgTable(
 );
 
 export type UserRow = typeof users.$inferSelect;
+export type SessionRow = typeof sessions.$inferSelect;
+export type MfaFactorRow = typeof mfaFactors.$inferSelect;
 export type IdentityRow = typeof identities.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type ProfileRow = typeof profiles.$inferSelect;

@@ -18,7 +18,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: UpdateUserInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
-      return ctx.auth.updateUser(ctx.viewer, input);
+      return ctx.auth.updateUser(ctx.viewer, input, ctx.client);
     },
   }),
   deleteAccount: t.boolean({

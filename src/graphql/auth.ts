@@ -1,5 +1,5 @@
 import { AuthError } from '../auth/errors.js';
-import type { AuthPayload as Payload } from '../auth/service.js';
+import type { AuthPayload as Payload, SignUpResult as Result } from '../auth/service.js';
 import type { Context } from '../context.js';
 import { builder } from './builder.js';
 import { User } from './user.js';
@@ -11,6 +11,12 @@ export const AuthPayload = builder.objectRef<Payload>('AuthPayload').implement({
     tokenType: t.exposeString('tokenType', { description: 'Always "bearer".' }),
     expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', description: 'When the access token expires.' }),
+    aal: t.exposeString('aal', {
+      description: 'The assurance level of the session: aal1, or aal2 after a second factor.',
+    }),
+    mfaRequired: t.exposeBoolean('mfaRequired', {
+      description: 'The user has a verified second factor this session has not passed yet (mfaVerify).',
+    }),
     user: t.field({ type: User, resolve: (p) => p.user }),
   }),
 });
@@ -22,6 +28,17 @@ const SignUpInput = builder.inputType('SignUpInput', {
     data: t.field({
       type: 'JSON',
       description: 'User metadata, stored as user_metadata; username, full_name, avatar_url, website seed the profile.',
+    }),
+  }),
+});
+
+const SignUpResult = builder.objectRef<Result>('SignUpResult').implement({
+  description: "register's answer: a session, or the user alone while the email awaits confirmation.",
+  fields: (t) => ({
+    user: t.field({ type: User, resolve: (r) => r.user }),
+    session: t.field({ type: AuthPayload, nullable: true, resolve: (r) => r.session }),
+    confirmationRequired: t.exposeBoolean('confirmationRequired', {
+      description: 'A confirmation link was mailed; verifyEmail(token) then signs the user in.',
     }),
   }),
 });
@@ -46,6 +63,14 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     args: { input: t.arg({ type: SignUpInput, required: true }) },
     resolve: (_root, { input }, ctx) => counted(ctx, 'signUp', () => ctx.auth.signUp(input, ctx.client)),
+  }),
+  register: t.field({
+    type: SignUpResult,
+    description:
+      'Sign-up that works whether or not emails must be confirmed first (REQUIRE_EMAIL_CONFIRMATION): ' +
+      'without confirmation it is signUp; with it, the user is created, a link is mailed and no session starts.',
+    args: { input: t.arg({ type: SignUpInput, required: true }) },
+    resolve: (_root, { input }, ctx) => counted(ctx, 'register', () => ctx.auth.register(input, ctx.client)),
   }),
   signIn: t.field({
     type: AuthPayload,

@@ -7,5 +7,7 @@ import './session.js';
 import './account.js';
 import './admin.js';
 import './identity.js';
+import './email.js';
+import './mfa.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -155,7 +155,8 @@ builder.mutationField('updateProfile', (t) =>
           update public.profiles set ${sql(set)} where id = ${viewer.id}
           returning ${sql.unsafe(PROFILE_COLUMNS)}`;
         await savepoint;
-        if (!row) throw new AuthError('UNAUTHENTICATED');
+        // Signed in (the identity statement passed), yet no row: a policy refused it.
+        if (!row) throw new AuthError('FORBIDDEN', 'Row level security refused the update.');
         ctx.loaders.profile.clear(row.id).prime(row.id, row);
         return row;
       } catch (err) {

@@ -12,6 +12,10 @@ export const User = builder.objectRef<UserView>('User').implement({
     lastSignInAt: t.expose('lastSignInAt', { type: 'DateTime', nullable: true }),
     userMetadata: t.expose('userMetadata', { type: 'JSON' }),
     appMetadata: t.expose('appMetadata', { type: 'JSON' }),
+    emailConfirmedAt: t.expose('emailConfirmedAt', { type: 'DateTime', nullable: true }),
+    isAnonymous: t.exposeBoolean('isAnonymous', {
+      description: 'Signed in anonymously and not yet upgraded with an email and a password.',
+    }),
     profile: t.field({
       type: Profile,
       nullable: true,
