@@ -2,6 +2,7 @@ import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import type { Config, OidcProvider } from '../config.js';
 import type { Db } from '../db/client.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import { authCodes, oidcFlows } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import type { Discover, ProviderMetadata } from './discovery.js';
@@ -317,6 +318,10 @@ function failure(err: unknown, log: Logger): BrowserAnswer {
       message: err.message,
       cookies: [],
     };
+  }
+  if (isDatabaseUnavailable(err)) {
+    const message = 'The database is unavailable; try again shortly.';
+    return { kind: 'error', status: 503, code: 'SERVICE_UNAVAILABLE', message, cookies: [] };
   }
   log.warn({ err: (err as Error).message }, 'provider sign-in could not start');
   return {
