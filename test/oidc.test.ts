@@ -537,6 +537,31 @@ describe('the start', () => {
     expect(codeOf(link)).toBe('BAD_USER_INPUT');
   });
 
+  it('answers 503 SERVICE_UNAVAILABLE, not a provider failure, when its own database is away', async () => {
+    const port = await freePort();
+    const lonely = await startGateway(
+      {
+        PUBLIC_URL: `http://127.0.0.1:${port}`,
+        OIDC_PROVIDERS: JSON.stringify([
+          { name: 'local', issuer: h.issuer, clientId: h.clientId, clientSecret: h.clientSecret },
+        ]),
+        OIDC_REDIRECT_URLS: appUrl,
+        RATE_LIMIT_TOKEN_IP_MAX: '100',
+        DB_ACQUIRE_TIMEOUT_MS: '200',
+      },
+      { port },
+    );
+    try {
+      await lonely.gateway.pools.close();
+      const res = await get(null, startUrl(lonely, 'local', appUrl));
+      expect(res.status).toBe(503);
+      expect(res.headers.get('location')).toBeNull();
+      expect((await res.json()).errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+    } finally {
+      await lonely.close();
+    }
+  });
+
   it('answers 502 without a redirect or a cookie when the provider cannot be reached', async () => {
     const res = await get(null, startUrl(t, 'down', appUrl));
     expect(res.status).toBe(502);

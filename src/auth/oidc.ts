@@ -91,7 +91,9 @@ export function createOidcBroker(deps: {
       }
     }
     await limiter.consume([{ limit: 'token_ip', subject: client.ip }]);
-    const meta = await discover(provider.issuer, provider.timeoutMs);
+    const meta = await discover(provider.issuer, provider.timeoutMs).catch((err: unknown) => {
+      throw new ProviderUnavailable((err as Error).message);
+    });
     const state = randomSecret();
     const nonce = randomSecret();
     const verifier = randomSecret();
@@ -305,6 +307,8 @@ export function createOidcBroker(deps: {
   }
 }
 
+class ProviderUnavailable extends Error {}
+
 function errorPage(status: number, message: string, cookies: string[] = []): BrowserAnswer {
   return { kind: 'error', status, code: 'BAD_USER_INPUT', message, cookies };
 }
@@ -319,7 +323,9 @@ function failure(err: unknown, log: Logger): BrowserAnswer {
       cookies: [],
     };
   }
-  if (isDatabaseUnavailable(err)) {
+  // Both are "unavailable", but only one is the provider's fault: ECONNREFUSED from its
+  // discovery document must not read as the database being away.
+  if (!(err instanceof ProviderUnavailable) && isDatabaseUnavailable(err)) {
     const message = 'The database is unavailable; try again shortly.';
     return { kind: 'error', status: 503, code: 'SERVICE_UNAVAILABLE', message, cookies: [] };
   }
