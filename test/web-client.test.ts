@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { email, PASSWORD, startGateway, type TestGateway } from './helpers.js';
+import { type ProviderHarness, signInThrough, startProvider } from './oidc-provider.js';
+import { freePort } from './ports.js';
 
 // The example lives outside the root tsconfig on purpose: its src/gql/ is generated (git-ignored),
 // so the root `tsc` must not follow an import into it. The example is type-checked here with its
@@ -25,28 +28,65 @@ const tsc = (): Promise<Run> => run(bin('tsc'), ['--noEmit', '-p', 'tsconfig.jso
 // The subset of examples/web-client/src/client.ts this file drives; its real types are checked by tsc above.
 type Tokens = { accessToken: string; refreshToken: string; expiresAt: string };
 type Storage = { get(): Tokens | null; set(t: Tokens | null): void };
+type VerifierStorage = { get(): string | null; set(v: string | null): void };
+type User = { id: string; email: string };
 type Client = {
   request(document: unknown, variables?: Record<string, unknown>): Promise<any>;
   signUp(input: { email: string; password: string; data?: unknown }): Promise<{ id: string; email: string }>;
   signIn(input: { email: string; password: string }): Promise<{ id: string; email: string }>;
+  register(input: { email: string; password: string }): Promise<{ user: User; confirmationRequired: boolean }>;
+  providerSignInUrl(provider: string, options?: { redirectTo?: string }): Promise<string>;
+  finishProviderSignIn(landing: string | URL | URLSearchParams): Promise<User>;
   signOut(scope?: string): Promise<boolean>;
   storage: Storage;
 };
 type ClientModule = {
-  createAuthClient(o: { url: string; storage?: Storage; fetch?: typeof fetch; refreshMarginSeconds?: number }): Client;
+  createAuthClient(o: {
+    url: string;
+    storage?: Storage;
+    fetch?: typeof fetch;
+    refreshMarginSeconds?: number;
+    verifierStorage?: VerifierStorage;
+  }): Client;
   memoryStorage(initial?: Tokens | null): Storage;
+  memoryVerifierStorage(): VerifierStorage;
   GraphQLRequestError: new (...args: any[]) => Error & { code: string | undefined; status: number | undefined };
+  ProviderSignInError: new (...args: any[]) => Error & { error: string; description: string | undefined };
 };
 type Documents = Record<'MeDocument' | 'ProfilesDocument' | 'UpdateProfileDocument', unknown>;
 
 let lib: ClientModule;
 let docs: Documents;
 let t: TestGateway;
+/** A real OpenID Provider the gateway knows as "local", for the provider sign-in. */
+let h: ProviderHarness;
+let gatewayOrigin: string;
+/** Where the app wants finished sign-ins: a port nothing listens on, never requested. */
+let appUrl: string;
+
+/** The provider first (its client needs the gateway's callback), then the gateway that uses it. */
+async function startWithProvider(): Promise<TestGateway> {
+  const port = await freePort();
+  gatewayOrigin = `http://127.0.0.1:${port}`;
+  appUrl = `http://127.0.0.1:${await freePort()}/app/signed-in`;
+  h = await startProvider({ redirectUris: [`${gatewayOrigin}/auth/local/callback`] });
+  return startGateway(
+    {
+      ACCESS_TOKEN_TTL_S: '30',
+      PUBLIC_URL: gatewayOrigin,
+      OIDC_PROVIDERS: JSON.stringify([
+        { name: 'local', issuer: h.issuer, clientId: h.clientId, clientSecret: h.clientSecret, timeoutMs: 5000 },
+      ]),
+      OIDC_REDIRECT_URLS: appUrl,
+    },
+    { port },
+  );
+}
 
 beforeAll(async () => {
   const [codegen, gateway] = await Promise.all([
     run(bin('graphql-codegen'), ['--config', 'codegen.ts', '--silent'], example),
-    startGateway({ ACCESS_TOKEN_TTL_S: '30' }),
+    startWithProvider(),
   ]);
   t = gateway;
   expect(codegen.code, codegen.output).toBe(0);
@@ -56,6 +96,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t?.close();
+  await h?.close();
 });
 
 describe('the typed client example', () => {
@@ -206,6 +247,118 @@ describe('the typed client example', () => {
       });
       expect(await offline.signOut()).toBe(false);
       expect(storage.get()).toBeNull();
+    });
+
+    it('registers: stores the session the gateway starts and answers the user', async () => {
+      const storage = lib.memoryStorage();
+      const auth = lib.createAuthClient({ url: t.url, storage, refreshMarginSeconds: 5 });
+      const mail = email('webclient');
+      const { user, confirmationRequired } = await auth.register({ email: mail, password: PASSWORD });
+      expect(user).toEqual({ id: expect.any(String), email: mail });
+      // This gateway does not require confirmed emails: the account is signed in at once.
+      expect(confirmationRequired).toBe(false);
+      expect(storage.get()).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String) });
+      expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id, email: mail });
+
+      await expect(auth.register({ email: mail, password: PASSWORD })).rejects.toMatchObject({ code: 'EMAIL_TAKEN' });
+    });
+
+    describe('signing in with a provider (PKCE between the app and the gateway)', () => {
+      /** A new person at the provider. */
+      const account = (tag: string): { sub: string; email: string } => {
+        const a = { sub: `${tag}-${randomBytes(6).toString('hex')}`, email: email(tag), email_verified: true };
+        h.accounts.set(a.sub, a);
+        return a;
+      };
+      const challengeOf = (verifier: string): string => createHash('sha256').update(verifier).digest('base64url');
+      afterEach(() => {
+        // Whatever a test provoked, the provider itself must not have failed.
+        expect(h.serverErrors).toEqual([]);
+      });
+
+      it('builds the start URL with a challenge, then finishes with the stored verifier', async () => {
+        const storage = lib.memoryStorage();
+        const verifierStorage = lib.memoryVerifierStorage();
+        const auth = lib.createAuthClient({ url: t.url, storage, verifierStorage, refreshMarginSeconds: 5 });
+        const ada = account('ada');
+
+        const start = new URL(await auth.providerSignInUrl('local', { redirectTo: appUrl }));
+        expect(start.origin + start.pathname).toBe(`${gatewayOrigin}/auth/local/start`);
+        const verifier = verifierStorage.get()!;
+        expect(verifier).toMatch(/^[\w-]{43}$/);
+        expect(Object.fromEntries(start.searchParams)).toEqual({
+          redirect_to: appUrl,
+          code_challenge: challengeOf(verifier),
+          code_challenge_method: 'S256',
+        });
+
+        const landing = await signInThrough(h, t, { account: ada.sub, redirectTo: appUrl, url: start.toString() });
+        expect(landing.code).toBeTruthy();
+        const user = await auth.finishProviderSignIn(landing.url.toString());
+        expect(user).toEqual({ id: expect.any(String), email: ada.email });
+        expect(verifierStorage.get()).toBeNull();
+        expect(storage.get()).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String) });
+        expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id, email: ada.email });
+
+        // A second start makes a new verifier; the landing's query string alone is enough to finish.
+        const again = await auth.providerSignInUrl('local', { redirectTo: appUrl });
+        expect(verifierStorage.get()).not.toBe(verifier);
+        const back = await signInThrough(h, t, { account: ada.sub, redirectTo: appUrl, url: again });
+        expect((await auth.finishProviderSignIn(back.url.search)).id).toBe(user.id);
+      });
+
+      it('refuses the code without the verifier that made the challenge, or with another one', async () => {
+        const ben = account('ben');
+        const starter = lib.createAuthClient({ url: t.url });
+
+        // Another client instance (another tab, a page that lost its memory) has no verifier.
+        const landing = await signInThrough(h, t, {
+          account: ben.sub,
+          redirectTo: appUrl,
+          url: await starter.providerSignInUrl('local', { redirectTo: appUrl }),
+        });
+        const storage = lib.memoryStorage();
+        const stranger = lib.createAuthClient({ url: t.url, storage });
+        const err = await stranger.finishProviderSignIn(landing.url).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(lib.GraphQLRequestError);
+        expect(err).toMatchObject({ code: 'BAD_USER_INPUT' });
+        expect(storage.get()).toBeNull();
+        // The refused attempt spent the code: not even the starter can finish it now.
+        await expect(starter.finishProviderSignIn(landing.url)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+
+        // A stored verifier that is not the challenge's.
+        const verifierStorage = lib.memoryVerifierStorage();
+        const wrong = lib.createAuthClient({ url: t.url, storage, verifierStorage });
+        const second = await signInThrough(h, t, {
+          account: ben.sub,
+          redirectTo: appUrl,
+          url: await wrong.providerSignInUrl('local', { redirectTo: appUrl }),
+        });
+        verifierStorage.set(randomBytes(32).toString('base64url'));
+        await expect(wrong.finishProviderSignIn(second.url)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+        expect(verifierStorage.get()).toBeNull();
+        expect(storage.get()).toBeNull();
+      });
+
+      it('throws the landing error when the user refuses at the provider, and forgets the verifier', async () => {
+        const verifierStorage = lib.memoryVerifierStorage();
+        const storage = lib.memoryStorage();
+        const auth = lib.createAuthClient({ url: t.url, storage, verifierStorage });
+        const landing = await signInThrough(h, t, {
+          account: null,
+          redirectTo: appUrl,
+          url: await auth.providerSignInUrl('local', { redirectTo: appUrl }),
+        });
+        expect(landing.error).toBe('access_denied');
+        const err = await auth.finishProviderSignIn(landing.url).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(lib.ProviderSignInError);
+        expect(err).toMatchObject({ error: 'access_denied', message: expect.stringContaining('access_denied') });
+        expect(verifierStorage.get()).toBeNull();
+        expect(storage.get()).toBeNull();
+
+        const bare = await auth.finishProviderSignIn(new URLSearchParams()).catch((e: unknown) => e);
+        expect(bare).toMatchObject({ name: 'ProviderSignInError', error: 'missing_code' });
+      });
     });
   });
 });

@@ -1,7 +1,21 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { type DocumentNode, print } from 'graphql';
-import { RefreshDocument, SignInDocument, SignOutDocument, SignUpDocument } from './documents.js';
-import type { SignInInput, SignInMutation, SignOutScope, SignUpInput, SignUpMutation } from './gql/graphql.js';
+import {
+  ExchangeCodeDocument,
+  RefreshDocument,
+  RegisterDocument,
+  SignInDocument,
+  SignOutDocument,
+  SignUpDocument,
+} from './documents.js';
+import type {
+  RegisterMutation,
+  SignInInput,
+  SignInMutation,
+  SignOutScope,
+  SignUpInput,
+  SignUpMutation,
+} from './gql/graphql.js';
 
 /** The pair the gateway issues; `expiresAt` (ISO-8601) is when the access token expires. */
 export type Tokens = { accessToken: string; refreshToken: string; expiresAt: string };
@@ -16,6 +30,26 @@ export function memoryStorage(initial: Tokens | null = null): TokenStorage {
     get: () => tokens,
     set: (next) => {
       tokens = next;
+    },
+  };
+}
+
+/**
+ * Where the PKCE verifier of a provider sign-in waits while the browser is at the provider. One
+ * sign-in at a time: starting another replaces it.
+ */
+export type VerifierStorage = { get(): string | null; set(verifier: string | null): void };
+
+/**
+ * The verifier in a variable. It survives only as long as the page: enough for a popup or a test,
+ * not for a full-page redirect to the provider (use sessionStorage there, see the README).
+ */
+export function memoryVerifierStorage(): VerifierStorage {
+  let verifier: string | null = null;
+  return {
+    get: () => verifier,
+    set: (next) => {
+      verifier = next;
     },
   };
 }
@@ -67,6 +101,25 @@ export class GraphQLRequestError extends Error {
   }
 }
 
+/**
+ * The provider (or the gateway) sent the browser back without a code: `error` is the OAuth error
+ * code of the landing URL (`access_denied` when the user refused), or `missing_code` when the URL
+ * carried neither.
+ */
+export class ProviderSignInError extends Error {
+  override readonly name = 'ProviderSignInError';
+  constructor(
+    readonly error: string,
+    readonly description: string | undefined,
+  ) {
+    super(
+      error === 'missing_code'
+        ? 'The sign-in landing URL has no code.'
+        : `The provider sign-in failed: ${error}${description ? ` (${description})` : ''}.`,
+    );
+  }
+}
+
 export type AuthClientOptions = {
   /** The GraphQL endpoint, e.g. `https://auth.example.com/graphql`. */
   url: string;
@@ -76,6 +129,8 @@ export type AuthClientOptions = {
   fetch?: typeof fetch;
   /** Refresh this many seconds before the access token expires; default 30. */
   refreshMarginSeconds?: number;
+  /** Keeps the PKCE verifier across the provider round trip; defaults to `memoryVerifierStorage()`. */
+  verifierStorage?: VerifierStorage;
 };
 
 /** Variables are optional exactly when the operation has no required ones. */
@@ -83,13 +138,34 @@ export type VariablesArgs<TVars> = Record<string, never> extends TVars ? [variab
 
 type User = SignInMutation['signIn']['user'];
 
+/** Where the landing page finds the code: its full URL, a URL, or its query string. */
+export type LandingUrl = string | URL | URLSearchParams;
+
 export type AuthClient = {
   /** Runs an operation as the signed-in user (anonymously when signed out). */
   request<TResult, TVars>(document: TypedDocumentNode<TResult, TVars>, ...args: VariablesArgs<TVars>): Promise<TResult>;
   /** Creates an account and stores its tokens. */
   signUp(input: SignUpInput): Promise<SignUpMutation['signUp']['user']>;
+  /**
+   * Creates an account whether or not the gateway requires confirmed emails: stores the session
+   * when there is one; with `confirmationRequired` a link was mailed and nobody is signed in yet.
+   */
+  register(input: SignUpInput): Promise<{ user: RegisterMutation['register']['user']; confirmationRequired: boolean }>;
   /** Signs in and stores the tokens. */
   signIn(input: SignInInput): Promise<User>;
+  /**
+   * The URL to send the browser to for a sign-in with `provider` (a name of the gateway's
+   * OIDC_PROVIDERS). Keeps a fresh PKCE verifier in `verifierStorage`; the gateway sends the
+   * browser back to `redirectTo` (one of its OIDC_REDIRECT_URLS; omitted: the first of them).
+   */
+  providerSignInUrl(provider: string, options?: { redirectTo?: string }): Promise<string>;
+  /**
+   * On the page the browser landed on: exchanges its one-time code with the stored verifier,
+   * stores the tokens and forgets the verifier. Throws `ProviderSignInError` when the landing
+   * carries an `error` (or no code), `GraphQLRequestError` (BAD_USER_INPUT) when the gateway
+   * refuses the code or the verifier.
+   */
+  finishProviderSignIn(landing: LandingUrl): Promise<User>;
   /**
    * Ends the session on the server (`scope` as in the schema, default LOCAL) and always clears the
    * stored tokens, even when the call fails. Resolves to whether the server confirmed it.
@@ -115,6 +191,29 @@ function sourceOf(document: DocumentNode): { query: string; operationName: strin
   return source;
 }
 
+const base64url = (bytes: Uint8Array): string =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+
+/**
+ * An RFC 7636 pair with Web Crypto, the same in browsers and Node 20+: 32 random bytes as the
+ * verifier (43 base64url characters), its SHA-256 as the S256 challenge.
+ */
+async function pkcePair(): Promise<{ verifier: string; challenge: string }> {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  return { verifier, challenge: base64url(new Uint8Array(digest)) };
+}
+
+function landingParams(landing: LandingUrl): URLSearchParams {
+  if (landing instanceof URLSearchParams) return landing;
+  if (landing instanceof URL) return landing.searchParams;
+  // A full URL (location.href) or just its query string (location.search).
+  return landing.includes('://') ? new URL(landing).searchParams : new URLSearchParams(landing);
+}
+
 const isCode = (err: unknown, code: ErrorCode): err is GraphQLRequestError =>
   err instanceof GraphQLRequestError && err.has(code);
 
@@ -128,6 +227,7 @@ const tokensOf = (p: Tokens): Tokens => ({
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   const { url } = options;
   const storage = options.storage ?? memoryStorage();
+  const verifiers = options.verifierStorage ?? memoryVerifierStorage();
   const marginMs = (options.refreshMarginSeconds ?? 30) * 1000;
   // Called through a closure: browsers throw "Illegal invocation" for an unbound window.fetch.
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -238,6 +338,41 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       const { signUp } = await execute(SignUpDocument, { input }, null);
       storage.set(tokensOf(signUp));
       return signUp.user;
+    },
+    async register(input) {
+      const { register } = await execute(RegisterDocument, { input }, null);
+      // Without a session (the email awaits confirmation) the stored tokens stay as they were:
+      // nobody new is signed in yet.
+      if (register.session) storage.set(tokensOf(register.session));
+      return { user: register.user, confirmationRequired: register.confirmationRequired };
+    },
+    async providerSignInUrl(provider, { redirectTo } = {}) {
+      const { verifier, challenge } = await pkcePair();
+      verifiers.set(verifier);
+      // The gateway serves /auth/* at the origin of its GraphQL endpoint. A relative `url`
+      // ('/graphql') is resolved against the page, as fetch would.
+      const page = typeof location === 'undefined' ? undefined : location.href;
+      const start = new URL(`/auth/${encodeURIComponent(provider)}/start`, new URL(url, page).origin);
+      if (redirectTo !== undefined) start.searchParams.set('redirect_to', redirectTo);
+      start.searchParams.set('code_challenge', challenge);
+      start.searchParams.set('code_challenge_method', 'S256');
+      return start.toString();
+    },
+    async finishProviderSignIn(landing) {
+      const params = landingParams(landing);
+      const verifier = verifiers.get();
+      // The code is single-use and the gateway spends it on any attempt: whatever happens, this
+      // verifier has nothing left to finish.
+      verifiers.set(null);
+      const error = params.get('error');
+      if (error !== null) throw new ProviderSignInError(error, params.get('error_description') ?? undefined);
+      const code = params.get('code');
+      if (!code) throw new ProviderSignInError('missing_code', undefined);
+      // Without a stored verifier the exchange still goes out: a start made without a challenge
+      // needs none, and one made with it is refused by the gateway (BAD_USER_INPUT).
+      const { exchangeCode } = await execute(ExchangeCodeDocument, { code, codeVerifier: verifier }, null);
+      storage.set(tokensOf(exchangeCode));
+      return exchangeCode.user;
     },
     async signIn(input) {
       const { signIn } = await execute(SignInDocument, { input }, null);

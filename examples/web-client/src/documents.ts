@@ -17,6 +17,25 @@ export const SignUpDocument = graphql(`
   }
 `);
 
+// register, unlike signUp, also works when the gateway requires emails to be confirmed first: then
+// it answers with the user and no session.
+export const RegisterDocument = graphql(`
+  mutation Register($input: SignUpInput!) {
+    register(input: $input) {
+      user {
+        id
+        email
+      }
+      session {
+        accessToken
+        refreshToken
+        expiresAt
+      }
+      confirmationRequired
+    }
+  }
+`);
+
 export const SignInDocument = graphql(`
   mutation SignIn($input: SignInInput!) {
     signIn(input: $input) {
@@ -37,6 +56,22 @@ export const RefreshDocument = graphql(`
       accessToken
       refreshToken
       expiresAt
+    }
+  }
+`);
+
+// Finishes a provider sign-in: the one-time code the browser landed with, and the PKCE verifier
+// whose challenge went to /auth/<provider>/start.
+export const ExchangeCodeDocument = graphql(`
+  mutation ExchangeCode($code: String!, $codeVerifier: String) {
+    exchangeCode(code: $code, codeVerifier: $codeVerifier) {
+      accessToken
+      refreshToken
+      expiresAt
+      user {
+        id
+        email
+      }
     }
   }
 `);
