@@ -152,6 +152,7 @@ export function createEmailFlows(deps: {
 
     /** A confirmation or email-change link: confirms the address and signs the user in. */
     async verifyEmail(token: string, client: ClientInfo): Promise<AuthPayload> {
+      await limiter.consume([{ limit: 'token_ip', subject: client.ip }]);
       const row = await consume(token, ['confirmation', 'email_change']);
       const userId = row.userId;
       if (userId === null) throw invalidToken(); // only magic links are issued without an account
@@ -192,6 +193,7 @@ export function createEmailFlows(deps: {
      * a new session starts. A user who had only a provider gains password sign-in.
      */
     async resetPassword(token: string, newPassword: string, client: ClientInfo): Promise<AuthPayload> {
+      await limiter.consume([{ limit: 'token_ip', subject: client.ip }]);
       // Checked against the policy before the token is spent, so a weak choice can be retried;
       // and only for a live token, so a made-up one never costs a password hash.
       const [owner] = looksLikeSecret(token)
