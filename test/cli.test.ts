@@ -14,10 +14,11 @@ describe('npx authgate', () => {
     await t?.close();
   });
 
-  const cli = async (...args: string[]) => {
+  const cli = async (...args: string[]) => cliWith({}, ...args);
+  const cliWith = async (env: Record<string, string>, ...args: string[]) => {
     try {
       const { stdout, stderr } = await run('node', ['bin/authgate.mjs', ...args], {
-        env: { ...process.env, DATABASE_URL: t.dbUrl },
+        env: { ...process.env, DATABASE_URL: t.dbUrl, ...env },
         timeout: 60_000,
       });
       return { code: 0, stdout, stderr };
@@ -48,6 +49,21 @@ describe('npx authgate', () => {
     expect((await cli('nope')).code).toBe(2);
     expect((await cli('users:create', '--email', 'x@example.com')).stderr).toContain('--password is required');
   }, 120_000);
+
+  it('creates a confirmed user where emails must be confirmed (the operator vouches for it)', async () => {
+    const created = await cliWith(
+      { REQUIRE_EMAIL_CONFIRMATION: 'true', LOG_LEVEL: 'silent' },
+      'users:create',
+      '--email',
+      'confirmed-by-ops@example.com',
+      '--password',
+      'correct horse battery',
+    );
+    expect(created.code).toBe(0);
+    const [row] = await t.admin`
+      select email_confirmed_at is not null as confirmed from auth.users where email = 'confirmed-by-ops@example.com'`;
+    expect(row?.confirmed).toBe(true);
+  }, 60_000);
 
   it('creates an admin, lists, bans and deletes users, with effect on the API', async () => {
     const created = await cli(

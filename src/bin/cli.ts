@@ -43,7 +43,9 @@ const COMMANDS: Record<string, Command> = {
       withGateway(async (g) => {
         const email = required(v, 'email');
         const password = required(v, 'password');
-        const created = await g.auth.signUp({ email, password }, { ip: null, userAgent: 'authgate-cli' });
+        const created = await g.auth.register({ email, password }, { ip: null, userAgent: 'authgate-cli' });
+        // The operator vouches for the address: no confirmation link to wait for.
+        if (created.confirmationRequired) await g.admin.updateUser(created.user.id, { emailConfirmed: true });
         if (v.admin) await g.admin.updateUser(created.user.id, { appMetadata: { role: 'admin' } });
         console.log(`created ${created.user.id} ${created.user.email}${v.admin ? ' (admin)' : ''}`);
         return 0;

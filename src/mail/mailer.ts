@@ -6,8 +6,8 @@ import { type MailVars, render } from './templates.js';
 
 export type Mailer = {
   /**
-   * Queues a mail and returns at once: a request never waits on SMTP, so answering
-   * "sent" takes the same time whether or not the address has an account.
+   * Queues a mail and returns at once: a request never waits on SMTP, whether or not the
+   * address has an account.
    */
   send: (kind: OneTimeKind, to: string, vars: Omit<MailVars, 'email'>) => void;
   /** Resolves when every queued mail was handed to SMTP (or failed); for shutdown and tests. */
