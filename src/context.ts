@@ -11,7 +11,7 @@ import type { ExternalUser, IdentityService } from './auth/identities.js';
 import type { MfaService } from './auth/mfa.js';
 import type { OidcBroker } from './auth/oidc.js';
 import type { AuthService, ClientInfo, UserView } from './auth/service.js';
-import { isDatabaseUnavailable } from './db/errors.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
 import type { ProfileRow } from './db/schema.js';
 import type { Logger } from './log.js';
@@ -30,6 +30,12 @@ export type Context = {
   authError: GraphQLError | null;
   tx: RequestTx;
   loaders: Loaders;
+  requestId: string;
+  client: ClientInfo;
+} & Services;
+
+/** The gateway's long-lived parts that resolvers reach through the context. */
+export type Services = {
   auth: AuthService;
   admin: AdminService;
   identities: IdentityService;
@@ -38,8 +44,6 @@ export type Context = {
   email: EmailFlows;
   metrics: Metrics;
   log: Logger;
-  requestId: string;
-  client: ClientInfo;
 };
 
 export type Loaders = ReturnType<typeof createLoaders>;
@@ -47,18 +51,11 @@ export type Loaders = ReturnType<typeof createLoaders>;
 export type ContextDeps = {
   db: postgres.Sql;
   tokens: AccessTokens;
-  auth: AuthService;
-  admin: AdminService;
-  identities: IdentityService;
-  oidc: OidcBroker;
-  mfa: MfaService;
-  email: EmailFlows;
+  services: Services;
   postgraphileSettings?: boolean;
-  metrics: Metrics;
   trustProxyHops?: number;
   acquireTimeoutMs?: number;
   prepare?: boolean;
-  log: Logger;
 };
 
 /** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
@@ -84,7 +81,7 @@ export async function createContext(
   let viewer: Viewer | null = accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null;
   if (verified?.kind === 'external') {
     try {
-      const user = await deps.identities.resolveExternal(verified.claims);
+      const user = await deps.services.identities.resolveExternal(verified.claims);
       claims = externalClaims(verified.claims, user);
       viewer = { id: user.id, sessionId: null };
     } catch (err) {
@@ -97,7 +94,7 @@ export async function createContext(
     postgraphile: deps.postgraphileSettings ?? false,
     acquireTimeoutMs: deps.acquireTimeoutMs ?? 5000,
     prepare: deps.prepare ?? true,
-    hooks: { taken: deps.metrics.connectionTaken, returned: deps.metrics.connectionReturned },
+    hooks: { taken: deps.services.metrics.connectionTaken, returned: deps.services.metrics.connectionReturned },
   });
   return {
     viewer,
@@ -106,14 +103,7 @@ export async function createContext(
     authError,
     tx,
     loaders: createLoaders(tx),
-    auth: deps.auth,
-    admin: deps.admin,
-    identities: deps.identities,
-    oidc: deps.oidc,
-    mfa: deps.mfa,
-    email: deps.email,
-    metrics: deps.metrics,
-    log: deps.log,
+    ...deps.services,
     requestId: request.headers.get('x-request-id') ?? 'none',
     client: {
       ip: clientIp(request, req, deps.trustProxyHops ?? 0),
@@ -148,11 +138,7 @@ function externalClaims(ext: ExternalIdentity, user: ExternalUser): Claims {
 /** A failure before the request may start: coded for the client, never driver text. */
 function earlyError(err: unknown): GraphQLError {
   if (err instanceof AuthError) return err;
-  if (isDatabaseUnavailable(err)) {
-    return new GraphQLError('The database is unavailable; try again shortly.', {
-      extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } },
-    });
-  }
+  if (isDatabaseUnavailable(err)) return databaseUnavailableError();
   return new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
 

@@ -4,7 +4,6 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
@@ -22,9 +21,9 @@ import { createRateLimiter } from './auth/rate-limit.js';
 import { type AuthService, createAuthService } from './auth/service.js';
 import { createKeyStore } from './auth/signing-keys.js';
 import type { Config } from './config.js';
-import { type Context, clientIp, createContext } from './context.js';
+import { type Context, type ContextDeps, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
-import { isDatabaseUnavailable } from './db/errors.js';
+import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js';
 import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { schema } from './graphql/index.js';
@@ -121,6 +120,17 @@ export async function createGateway(
 
   const admin = createAdminService(pools.auth);
 
+  // Built once: every request's context takes these, nothing per request.
+  const contextDeps: ContextDeps = {
+    db: pools.app,
+    tokens,
+    services: { auth, admin, identities, oidc, mfa, email, metrics, log },
+    postgraphileSettings: config.postgraphileSettings,
+    trustProxyHops: config.trustProxyHops,
+    acquireTimeoutMs: config.db.acquireTimeoutMs,
+    prepare: config.db.prepare,
+  };
+
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -132,30 +142,10 @@ export async function createGateway(
     maskedErrors: {
       isDev: false,
       maskError: (error, message) =>
-        isDatabaseUnavailable(error)
-          ? new GraphQLError('The database is unavailable; try again shortly.', {
-              extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } },
-            })
-          : maskError(error, message, false),
+        isDatabaseUnavailable(error) ? databaseUnavailableError() : maskError(error, message, false),
     },
     logging: yogaLogger(log),
-    context: ({ request, req }) =>
-      createContext(request, req, {
-        db: pools.app,
-        tokens,
-        auth,
-        admin,
-        identities,
-        oidc,
-        mfa,
-        email,
-        postgraphileSettings: config.postgraphileSettings,
-        metrics,
-        trustProxyHops: config.trustProxyHops,
-        acquireTimeoutMs: config.db.acquireTimeoutMs,
-        prepare: config.db.prepare,
-        log,
-      }),
+    context: ({ request, req }) => createContext(request, req, contextDeps),
     cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },
     plugins: [
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request

@@ -6,6 +6,7 @@ import { identities, type OneTimeKind, oneTimeTokens, profiles, sessions, type U
 import { type Mailer, mailLink } from '../mail/mailer.js';
 import { AuthError, isUniqueViolation } from './errors.js';
 import type { createGrants } from './grants.js';
+import { syncProviders } from './identities.js';
 import type { PasswordHasher } from './password.js';
 import type { RateLimiter } from './rate-limit.js';
 import { hashSecret, looksLikeSecret, randomSecret } from './secret.js';
@@ -327,13 +328,5 @@ export async function ensureEmailIdentity(tx: Tx, user: UserRow, email: string):
     .insert(identities)
     .values({ userId: user.id, provider: 'email', providerId: user.id, identityData: { sub: user.id, email } })
     .onConflictDoNothing();
-  await tx
-    .update(users)
-    .set({
-      rawAppMetaData: sql`${users.rawAppMetaData} || (
-        select jsonb_build_object('provider', coalesce(nullif(${users.rawAppMetaData} ->> 'provider', 'anonymous'), 'email'),
-                                  'providers', coalesce(jsonb_agg(distinct i.provider), '[]'::jsonb))
-        from auth.identities i where i.user_id = ${user.id})`,
-    })
-    .where(eq(users.id, user.id));
+  await syncProviders(tx, user.id);
 }

@@ -30,15 +30,17 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
   const { tokens, config } = deps;
   /** What the payload needs from the database, read inside the use case's transaction. */
   async function grant(tx: Tx, user: UserRow, session: SessionAuth, refreshToken: string): Promise<Grant> {
-    const [profile] = await tx.select().from(profiles).where(eq(profiles.id, user.id));
-    const [factor] =
+    // Both reads go out together: on one connection postgres.js pipelines them.
+    const [[profile], [factor]] = await Promise.all([
+      tx.select().from(profiles).where(eq(profiles.id, user.id)),
       session.aal === 'aal2'
         ? []
-        : await tx
+        : tx
             .select({ id: mfaFactors.id })
             .from(mfaFactors)
             .where(and(eq(mfaFactors.userId, user.id), eq(mfaFactors.status, 'verified')))
-            .limit(1);
+            .limit(1),
+    ]);
     return { user, session, refreshToken, profile: profile ?? null, mfaRequired: factor !== undefined };
   }
 
@@ -55,6 +57,18 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       isAnonymous: g.user.isAnonymous,
     });
     return payload(signed.token, signed.claims, g);
+  }
+
+  /** The first refresh token of a new chain in the session; only its hash is stored. */
+  async function newChain(tx: Tx, userId: string, sessionId: string): Promise<string> {
+    const refreshToken = newRefreshToken();
+    await tx.insert(refreshTokens).values({
+      tokenHash: hashRefreshToken(refreshToken),
+      userId,
+      sessionId,
+      expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
+    });
+    return refreshToken;
   }
 
   /** A new aal1 session authenticated by `method` (password, oauth, otp, magiclink…). */
@@ -76,13 +90,7 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       })
       .returning({ id: sessions.id });
     if (!session) throw new Error('session insert returned nothing');
-    const refreshToken = newRefreshToken();
-    await tx.insert(refreshTokens).values({
-      tokenHash: hashRefreshToken(refreshToken),
-      userId: user.id,
-      sessionId: session.id,
-      expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
-    });
+    const refreshToken = await newChain(tx, user.id, session.id);
     return { session: { id: session.id, aal: 'aal1', amr }, refreshToken };
   }
 
@@ -110,13 +118,7 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       .returning({ id: sessions.id });
     // Signed out meanwhile: nothing left to raise.
     if (raised.length === 0) throw new AuthError('UNAUTHENTICATED');
-    const refreshToken = newRefreshToken();
-    await tx.insert(refreshTokens).values({
-      tokenHash: hashRefreshToken(refreshToken),
-      userId: session.userId,
-      sessionId: session.id,
-      expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
-    });
+    const refreshToken = await newChain(tx, session.userId, session.id);
     return { session: { id: session.id, aal: 'aal2', amr }, refreshToken };
   }
 

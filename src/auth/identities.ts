@@ -101,22 +101,6 @@ export function createIdentityService(deps: {
     return syncProviders(tx, user.id);
   }
 
-  /** app_metadata.provider(s), as Supabase keeps them: the first provider and all of them. */
-  async function syncProviders(tx: Tx, userId: string): Promise<UserRow> {
-    const [user] = await tx
-      .update(users)
-      .set({
-        rawAppMetaData: sql`${users.rawAppMetaData} || (
-          select jsonb_build_object('provider', coalesce((array_agg(i.provider order by i.created_at, i.id))[1], 'email'),
-                                    'providers', coalesce(jsonb_agg(distinct i.provider), '[]'::jsonb))
-          from auth.identities i where i.user_id = ${userId})`,
-      })
-      .where(eq(users.id, userId))
-      .returning();
-    if (!user) throw new AuthError('UNAUTHENTICATED');
-    return user;
-  }
-
   const banned = (u: UserRow) => u.bannedUntil !== null && u.bannedUntil > new Date();
 
   return {
@@ -280,6 +264,22 @@ export function createIdentityService(deps: {
       });
     },
   };
+}
+
+/** app_metadata.provider(s), as Supabase keeps them: the first provider and all of them. */
+export async function syncProviders(tx: Tx, userId: string): Promise<UserRow> {
+  const [user] = await tx
+    .update(users)
+    .set({
+      rawAppMetaData: sql`${users.rawAppMetaData} || (
+        select jsonb_build_object('provider', coalesce((array_agg(i.provider order by i.created_at, i.id))[1], 'email'),
+                                  'providers', coalesce(jsonb_agg(distinct i.provider), '[]'::jsonb))
+        from auth.identities i where i.user_id = ${userId})`,
+    })
+    .where(eq(users.id, userId))
+    .returning();
+  if (!user) throw new AuthError('UNAUTHENTICATED');
+  return user;
 }
 
 /** A provider's email as we store emails, or null when it is not one we would accept. */

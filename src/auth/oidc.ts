@@ -1,8 +1,8 @@
-import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, sql } from 'drizzle-orm';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
 import type { Config, OidcProvider } from '../config.js';
 import type { Db } from '../db/client.js';
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/errors.js';
 import { authCodes, oidcFlows } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import type { Discover, ProviderMetadata } from './discovery.js';
@@ -98,7 +98,6 @@ export function createOidcBroker(deps: {
     const nonce = randomSecret();
     const verifier = randomSecret();
     const stateHash = hashSecret(state);
-    await db.delete(oidcFlows).where(lt(oidcFlows.expiresAt, sql`now()`));
     await db.insert(oidcFlows).values({
       stateHash,
       provider: provider.name,
@@ -211,7 +210,6 @@ export function createOidcBroker(deps: {
           linkUserId: flow.linkUserId,
           expiresAt: sql`now() + make_interval(secs => ${config.oidc.codeTtlS})`,
         });
-        await db.delete(authCodes).where(lt(authCodes.expiresAt, sql`now()`));
         return back({ code: oneTime });
       } catch (err) {
         log.warn({ provider: provider.name, err: (err as Error).message }, 'provider sign-in failed');
@@ -326,7 +324,7 @@ function failure(err: unknown, log: Logger): BrowserAnswer {
   // Both are "unavailable", but only one is the provider's fault: ECONNREFUSED from its
   // discovery document must not read as the database being away.
   if (!(err instanceof ProviderUnavailable) && isDatabaseUnavailable(err)) {
-    const message = 'The database is unavailable; try again shortly.';
+    const message = DATABASE_UNAVAILABLE_MESSAGE;
     return { kind: 'error', status: 503, code: 'SERVICE_UNAVAILABLE', message, cookies: [] };
   }
   log.warn({ err: (err as Error).message }, 'provider sign-in could not start');

@@ -1,14 +1,11 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { hashSecret, looksLikeSecret, randomSecret } from './secret.js';
 
 /** A session's first refresh token: 32 random bytes, opaque to the client. */
-export function newRefreshToken(): string {
-  return randomBytes(32).toString('base64url');
-}
+export const newRefreshToken = randomSecret;
 
 /** What is stored: SHA-256 of the token, so a database leak yields no usable token. */
-export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
+export const hashRefreshToken = hashSecret;
 
 /**
  * The token that succeeds `parent` in its chain: HMAC(server key, parent). Deterministic, so
@@ -21,6 +18,4 @@ export function childRefreshToken(key: string, parent: string): string {
 }
 
 /** Cheap shape check before any database work: our tokens are 43 base64url characters. */
-export function looksLikeRefreshToken(token: string): boolean {
-  return /^[A-Za-z0-9_-]{43}$/.test(token);
-}
+export const looksLikeRefreshToken = looksLikeSecret;

@@ -1,3 +1,5 @@
+import { GraphQLError } from 'graphql';
+
 /** Node and postgres.js codes of a connection that failed, closed or timed out. */
 const CONNECTION_CODES = new Set([
   'CONNECTION_CLOSED',
@@ -25,4 +27,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     e = (e as { cause?: unknown; originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
   return false;
+}
+
+export const DATABASE_UNAVAILABLE_MESSAGE = 'The database is unavailable; try again shortly.';
+
+/** What a client sees while the database is out of reach: SERVICE_UNAVAILABLE, HTTP 503. */
+export function databaseUnavailableError(): GraphQLError {
+  return new GraphQLError(DATABASE_UNAVAILABLE_MESSAGE, {
+    extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } },
+  });
 }
