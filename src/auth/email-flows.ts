@@ -99,7 +99,6 @@ export function createEmailFlows(deps: {
 
   const banned = (u: UserRow) => u.bannedUntil !== null && u.bannedUntil > new Date();
 
-  /** Confirms the email (the mail reached its owner) and starts a session. */
   /**
    * The account of a used link or code: its own, or for a pending magic link the account of
    * that address, made now (the mail reached its owner) unless someone made it meanwhile.
@@ -118,6 +117,7 @@ export function createEmailFlows(deps: {
     return created.id;
   }
 
+  /** Confirms the email (the mail reached its owner) and starts a session. */
   async function signInConfirmed(tx: Tx, userId: string, client: ClientInfo, method: string) {
     const [user] = await tx
       .update(users)
