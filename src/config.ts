@@ -24,7 +24,11 @@ const httpUrl = z.url({ protocol: /^https?$/ });
 const TrustedIssuerSchema = z.strictObject({
   /** The provider name in auth.identities and in the request's claims. */
   name: providerName,
-  issuer: z.string().min(1),
+  // "email" is the issuer of password and mailed-link identities.
+  issuer: z
+    .string()
+    .min(1)
+    .refine((i) => i !== 'email', '"email" is reserved'),
   /** Omitted: taken from the issuer's OpenID discovery document. */
   jwksUrl: httpUrl.optional(),
   audiences: z.array(z.string().min(1)).min(1),
@@ -205,12 +209,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  // One name, one issuer: the name is what people and app_metadata see, so it must not
+  // stand for two issuers across the two lists (identities are keyed by issuer anyway).
+  const seen = new Set<string>();
   for (const [list, name] of [
     [e.TRUSTED_ISSUERS, 'TRUSTED_ISSUERS'],
     [e.OIDC_PROVIDERS, 'OIDC_PROVIDERS'],
   ] as const) {
-    const names = list.map((p) => p.name);
-    if (new Set(names).size !== names.length) throw new ConfigError(`invalid ${name}: two entries share a name`);
+    for (const p of list) {
+      if (seen.has(p.name)) {
+        throw new ConfigError(
+          `invalid ${name}: the name "${p.name}" is used twice across TRUSTED_ISSUERS and OIDC_PROVIDERS`,
+        );
+      }
+      seen.add(p.name);
+    }
   }
   if (e.TRUSTED_ISSUERS.some((i) => i.issuer === e.JWT_ISSUER)) {
     throw new ConfigError("invalid TRUSTED_ISSUERS: an entry has the gateway's own JWT_ISSUER");

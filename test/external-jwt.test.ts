@@ -156,7 +156,7 @@ describe('a trusted issuer’s access token', () => {
       create trigger record_claims before update on public.profiles for each row execute function public.record_claims();
     `);
     const sub = `user_${randomUUID()}`;
-    const bearer = await token(keyA, { sub, email: `${sub}@example.com` });
+    const bearer = await token(keyA, { sub, email: `${sub}@example.com`, email_verified: true });
     const hidden = await t.gql(
       'mutation { updateProfile(input: { isPublic: false, username: "ext_private" }) { id isPublic } }',
       {},
@@ -215,6 +215,17 @@ describe('a trusted issuer’s access token', () => {
     expect(res.data!.me.email).toBe('');
     expect(res.data!.identities[0].email).toBe(address);
     // The address stays free for its owner.
+    const owner = await signUp(t, undefined, address);
+    expect(owner.userId).not.toBe(res.data!.me.id);
+  });
+
+  it('does not give the account an email the issuer does not say it verified (no email_verified claim)', async () => {
+    const sub = `user_${randomUUID()}`;
+    const address = `${sub}@example.com`;
+    const bearer = await token(keyA, { sub, email: address });
+    const res = await t.gql(ME_FULL, {}, bearer);
+    expect(res.data!.me.email).toBe('');
+    // The address stays free: its owner signs up, and a magic link for it never lands in the squatter's account.
     const owner = await signUp(t, undefined, address);
     expect(owner.userId).not.toBe(res.data!.me.id);
   });

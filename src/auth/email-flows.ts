@@ -326,7 +326,13 @@ export function createEmailFlows(deps: {
 export async function ensureEmailIdentity(tx: Tx, user: UserRow, email: string): Promise<void> {
   await tx
     .insert(identities)
-    .values({ userId: user.id, provider: 'email', providerId: user.id, identityData: { sub: user.id, email } })
+    .values({
+      userId: user.id,
+      provider: 'email',
+      issuer: 'email',
+      providerId: user.id,
+      identityData: { sub: user.id, email },
+    })
     .onConflictDoNothing();
   await syncProviders(tx, user.id);
 }

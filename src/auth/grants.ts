@@ -60,12 +60,13 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
   }
 
   /** The first refresh token of a new chain in the session; only its hash is stored. */
-  async function newChain(tx: Tx, userId: string, sessionId: string): Promise<string> {
+  async function newChain(tx: Tx, userId: string, sessionId: string, aal: 'aal1' | 'aal2'): Promise<string> {
     const refreshToken = newRefreshToken();
     await tx.insert(refreshTokens).values({
       tokenHash: hashRefreshToken(refreshToken),
       userId,
       sessionId,
+      aal,
       expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
     });
     return refreshToken;
@@ -90,7 +91,7 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       })
       .returning({ id: sessions.id });
     if (!session) throw new Error('session insert returned nothing');
-    const refreshToken = await newChain(tx, user.id, session.id);
+    const refreshToken = await newChain(tx, user.id, session.id, 'aal1');
     return { session: { id: session.id, aal: 'aal1', amr }, refreshToken };
   }
 
@@ -99,7 +100,7 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
    * The session's amr keeps one entry per method, the latest. A privilege change gets a fresh
    * refresh token, and the session's live ones minted before are dropped, so only the holder
    * of the new pair carries the session on; spent ones stay, so a replayed old token still
-   * reads as theft. The tokens go first: a concurrent refresh locks its token, then the session.
+   * reads as theft, and refresh refuses any token minted below the session's level. The tokens go first: a concurrent refresh locks its token, then the session.
    */
   async function elevateSession(
     tx: Tx,
@@ -118,7 +119,7 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       .returning({ id: sessions.id });
     // Signed out meanwhile: nothing left to raise.
     if (raised.length === 0) throw new AuthError('UNAUTHENTICATED');
-    const refreshToken = await newChain(tx, session.userId, session.id);
+    const refreshToken = await newChain(tx, session.userId, session.id, 'aal2');
     return { session: { id: session.id, aal: 'aal2', amr }, refreshToken };
   }
 

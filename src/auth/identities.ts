@@ -28,7 +28,10 @@ export type IdentityView = {
 };
 
 type Vouched = {
+  /** The configured name, shown to people. */
   provider: string;
+  /** The verified iss: with providerId, what the identity is keyed by. */
+  issuer: string;
   providerId: string;
   email: string | null;
   emailVerified: boolean;
@@ -57,14 +60,20 @@ export function createIdentityService(deps: {
   const externalCache = new Map<string, { user: ExternalUser; until: number }>();
 
   /** Serialises the first sign-in of one identity across requests and instances. */
-  const lockIdentity = (tx: Tx, provider: string, providerId: string) =>
-    tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`identity:${provider}:${providerId}`}, 0))`);
+  const lockIdentity = (tx: Tx, issuer: string, providerId: string) =>
+    tx.execute(
+      sql`select pg_advisory_xact_lock(hashtextextended(${`identity:${JSON.stringify([issuer, providerId])}`}, 0))`,
+    );
 
-  async function findIdentity(tx: Tx, provider: string, providerId: string): Promise<IdentityRow | undefined> {
+  /**
+   * By issuer, not by the configured name: two entries that share a name (or a renamed
+   * one) must never let one issuer's subject open another issuer's account.
+   */
+  async function findIdentity(tx: Tx, issuer: string, providerId: string): Promise<IdentityRow | undefined> {
     const [row] = await tx
       .select()
       .from(identities)
-      .where(and(eq(identities.provider, provider), eq(identities.providerId, providerId)));
+      .where(and(eq(identities.issuer, issuer), eq(identities.providerId, providerId)));
     return row;
   }
 
@@ -94,6 +103,7 @@ export function createIdentityService(deps: {
     await tx.insert(identities).values({
       userId: user.id,
       provider: v.provider,
+      issuer: v.issuer,
       providerId: v.providerId,
       identityData: v.identityData,
       lastSignInAt: sql`now()`,
@@ -109,22 +119,24 @@ export function createIdentityService(deps: {
      * existing account with the same email is never taken over: the new user gets none.
      */
     async resolveExternal(ext: ExternalIdentity): Promise<ExternalUser> {
-      const key = `${ext.provider}\u0000${ext.subject}`;
+      const key = `${ext.issuer}\u0000${ext.subject}`;
       const hit = externalCache.get(key);
       if (hit && hit.until > Date.now()) return hit.user;
       const user = await db.transaction(async (tx) => {
-        await lockIdentity(tx, ext.provider, ext.subject);
-        const found = await findIdentity(tx, ext.provider, ext.subject);
+        await lockIdentity(tx, ext.issuer, ext.subject);
+        const found = await findIdentity(tx, ext.issuer, ext.subject);
         if (found) {
           const [u] = await tx.select().from(users).where(eq(users.id, found.userId));
           if (u) return u;
         }
         return createUser(tx, {
           provider: ext.provider,
+          issuer: ext.issuer,
           providerId: ext.subject,
-          // An issuer that says the address is unverified does not give it; one that says
-          // nothing (a Clerk template lists only verified addresses) is taken at its word.
-          email: ext.emailVerified === false ? null : providerEmail(ext.email),
+          // Only an address the issuer says it verified becomes the account's: anything
+          // else would let whoever controls a token's email claim squat the address. It
+          // stays in the identity either way.
+          email: ext.emailVerified === true ? providerEmail(ext.email) : null,
           emailVerified: ext.emailVerified === true,
           identityData: { sub: ext.subject, iss: ext.issuer, email: ext.email, email_verified: ext.emailVerified },
         });
@@ -172,16 +184,19 @@ export function createIdentityService(deps: {
         throw new AuthError('FORBIDDEN', 'Only the user who started this link can finish it.');
       }
       const data = row.identityData;
+      // The callback stored the ID token's verified iss; without it there is nothing to key by.
+      if (typeof data.iss !== 'string' || data.iss.length === 0) throw invalid();
       const vouched: Vouched = {
         provider: row.provider,
+        issuer: data.iss,
         providerId: row.providerId,
         email: providerEmail(typeof data.email === 'string' ? data.email : null),
         emailVerified: data.email_verified === true,
         identityData: data,
       };
       const granted = await db.transaction(async (tx) => {
-        await lockIdentity(tx, vouched.provider, vouched.providerId);
-        const existing = await findIdentity(tx, vouched.provider, vouched.providerId);
+        await lockIdentity(tx, vouched.issuer, vouched.providerId);
+        const existing = await findIdentity(tx, vouched.issuer, vouched.providerId);
         let user: UserRow | undefined;
         if (existing && row.linkUserId !== null && existing.userId !== row.linkUserId) {
           throw new AuthError('FORBIDDEN', 'This identity belongs to another account.', {

@@ -117,6 +117,7 @@ export function createAuthService(deps: {
           await tx.insert(identities).values({
             userId: user.id,
             provider: 'email',
+            issuer: 'email',
             providerId: user.id,
             identityData: { sub: user.id, email },
             lastSignInAt: sql`now()`,
@@ -192,9 +193,10 @@ export function createAuthService(deps: {
           expired: boolean;
           session_ended: boolean;
           aal: 'aal1' | 'aal2';
+          token_aal: 'aal1' | 'aal2';
           amr: Amr[];
         }>(sql`
-          select rt.id, rt.user_id, rt.session_id, s.aal, s.amr, rt.spent_at is not null as spent,
+          select rt.id, rt.user_id, rt.session_id, s.aal, rt.aal as token_aal, s.amr, rt.spent_at is not null as spent,
                  coalesce(rt.spent_at > now() - make_interval(secs => ${config.refresh.reuseIntervalS}), false) as within_reuse,
                  rt.expires_at <= now() as expired,
                  coalesce(s.not_after <= now(), false)
@@ -204,6 +206,9 @@ export function createAuthService(deps: {
           where rt.token_hash = ${hashRefreshToken(presented)}
           for update of rt`);
         if (!row || row.expired || row.session_ended) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
+        // Minted before the session was raised (a second factor retires every earlier token,
+        // spent ones included): a replay within the reuse interval must not come out aal2.
+        if (row.token_aal !== row.aal) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
         if (row.spent && !row.within_reuse) {
           // A spent token replayed after the interval: treat as theft, end the session.
           await tx.delete(sessions).where(eq(sessions.id, row.session_id));
@@ -221,6 +226,7 @@ export function createAuthService(deps: {
             userId: row.user_id,
             sessionId: row.session_id,
             parentId: row.id,
+            aal: row.token_aal,
             expiresAt: sql`now() + make_interval(secs => ${config.refresh.ttlS})`,
           });
           await tx

@@ -35,6 +35,14 @@ export const users = authSchema.table(
     // Null for a user who came from an identity provider that vouched for no (unclaimed)
     // email; the API and the claims show it as "", as Supabase does for phone users.
     email: text(),
+    // An address the user gave that nobody has proven yet (a registration waiting for its
+    // confirmation link, a first address, the new address of a change). It counts for
+    // nothing: it is in no token, holds no address, and receives no sign-in.
+    pendingEmail: text(),
+    // An email change: the new address proved itself (its link was used)...
+    pendingEmailProven: boolean().notNull().default(false),
+    // ...and the current address approved the change (or did not need to).
+    pendingEmailApproved: boolean().notNull().default(false),
     encryptedPassword: text(),
     role: text().notNull().default('authenticated'),
     rawUserMetaData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
@@ -48,8 +56,10 @@ export const users = authSchema.table(
   },
   (t) => [
     uniqueIndex('users_email_key').on(t.email),
+    index('users_pending_email_idx').on(t.pendingEmail),
     index('users_created_at_id_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     check('users_email_lower', sql`${t.email} = lower(btrim(${t.email}))`),
+    check('users_pending_email_lower', sql`${t.pendingEmail} = lower(btrim(${t.pendingEmail}))`),
   ],
 );
 
@@ -60,7 +70,11 @@ export const identities = authSchema.table(
     userId: uuid()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
+    // The configured name, for people (app_metadata.providers, the Identity type).
     provider: text().notNull(),
+    // Who vouches for the subject: the verified token's iss ("email" for the password and
+    // mailed links). Identities are keyed by it, never by a name an operator can reuse.
+    issuer: text().notNull(),
     providerId: text().notNull(),
     identityData: jsonb().$type<Record<string, unknown>>().notNull().default({}),
     lastSignInAt: timestamp({ withTimezone: true }),
@@ -68,7 +82,7 @@ export const identities = authSchema.table(
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex('identities_provider_id_key').on(t.provider, t.providerId),
+    uniqueIndex('identities_issuer_subject_key').on(t.issuer, t.providerId),
     index('identities_user_id_idx').on(t.userId),
   ],
 );
@@ -106,6 +120,9 @@ export const refreshTokens = authSchema.table(
       .notNull()
       .references(() => sessions.id, { onDelete: 'cascade' }),
     parentId: bigint({ mode: 'number' }),
+    // The session's assurance level when this token was minted: a token never carries its
+    // holder past it, and a raised session retires the tokens minted below it.
+    aal: text().$type<'aal1' | 'aal2'>().notNull().default('aal1'),
     spentAt: timestamp({ withTimezone: true }),
     expiresAt: timestamp({ withTimezone: true }).notNull(),
     createdAt: createdAt(),
@@ -179,7 +196,11 @@ export const oneTimeTokens = authSchema.table(
     uniqueIndex('one_time_tokens_pending_email_kind_key').on(t.email, t.kind).where(sql`${t.userId} is null`),
   ],
 );
-export type OneTimeKind = 'confirmation' | 'recovery' | 'magiclink' | 'email_change';
+/**
+ * confirmation: proves a registration's (or a first) address; email_change: proves the new
+ * address of a change; email_change_current: the current address approves the change.
+ */
+export type OneTimeKind = 'confirmation' | 'recovery' | 'magiclink' | 'email_change' | 'email_change_current';
 
 // TOTP factors (RFC 6238). The secret is encrypted with a server key: it must be read
 // back to check codes, so a hash would not do.
@@ -220,7 +241,10 @@ export const signingKeys = authSchema.table('signing_keys', {
   kid: text().primaryKey(),
   alg: text().notNull(),
   publicJwk: jsonb().$type<Record<string, unknown>>().notNull(),
-  privateJwk: jsonb().$type<Record<string, unknown>>().notNull(),
+  // Legacy plain text; emptied at start-up once sealed below.
+  privateJwk: jsonb().$type<Record<string, unknown>>(),
+  // The private JWK sealed (AES-256-GCM) with a key kept outside the database.
+  sealedPrivateJwk: text(),
   createdAt: createdAt(),
   // Set when a newer key takes over; the key still verifies for one access-token lifetime.
   retiredAt: timestamp({ withTimezone: true }),

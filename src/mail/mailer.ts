@@ -2,14 +2,14 @@ import { createTransport, type Transporter } from 'nodemailer';
 import type { Config } from '../config.js';
 import type { OneTimeKind } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import { type MailVars, render } from './templates.js';
+import { type MailKind, type MailVars, render } from './templates.js';
 
 export type Mailer = {
   /**
    * Queues a mail and returns at once: a request never waits on SMTP, whether or not the
    * address has an account.
    */
-  send: (kind: OneTimeKind, to: string, vars: Omit<MailVars, 'email'>) => void;
+  send: (kind: MailKind, to: string, vars?: Omit<MailVars, 'email'>) => void;
   /** Resolves when every queued mail was handed to SMTP (or failed); for shutdown and tests. */
   idle: () => Promise<void>;
   close: () => void;
