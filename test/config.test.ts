@@ -83,6 +83,53 @@ describe('loadConfig', () => {
   });
 });
 
+describe('identity provider names and issuers', () => {
+  const secret = 'Cl13ntS3cret-never-shown';
+  const issuer = (name: string, iss = `https://${name}.example.test`) => ({ name, issuer: iss, audiences: ['app'] });
+  const provider = (name: string) => ({
+    name,
+    issuer: `https://${name}-oidc.example.test`,
+    clientId: 'client',
+    clientSecret: secret,
+  });
+  const lists = (issuers: unknown[], providers: unknown[]) => ({
+    TRUSTED_ISSUERS: JSON.stringify(issuers),
+    OIDC_PROVIDERS: JSON.stringify(providers),
+  });
+
+  it('accepts distinct names across TRUSTED_ISSUERS and OIDC_PROVIDERS', () => {
+    const c = loadConfig(lists([issuer('clerk'), issuer('logto')], [provider('google'), provider('github')]));
+    expect(c.trustedIssuers.map((i) => i.name)).toEqual(['clerk', 'logto']);
+    expect(c.oidc.providers.map((p) => p.name)).toEqual(['google', 'github']);
+  });
+
+  it('refuses a name used by a trusted issuer and an OIDC provider, naming the variable, never the secret', () => {
+    const err = configError(lists([issuer('acme')], [provider('acme')]));
+    expect(err.message).toContain('OIDC_PROVIDERS');
+    expect(err.message).toContain('"acme"');
+    expect(err.message).not.toContain(secret);
+    expect(err.message).not.toContain('Cl13nt');
+  });
+
+  it('still refuses a name used twice within one list', () => {
+    expect(configError(lists([issuer('acme'), issuer('acme', 'https://other.example.test')], [])).message).toContain(
+      'TRUSTED_ISSUERS',
+    );
+    const twice = configError(lists([], [provider('acme'), provider('acme')]));
+    expect(twice.message).toContain('OIDC_PROVIDERS');
+    expect(twice.message).not.toContain(secret);
+  });
+
+  it('refuses a trusted issuer whose issuer is "email", the issuer of password identities', () => {
+    const err = configError(lists([issuer('mail', 'email')], []));
+    expect(err.message).toContain('TRUSTED_ISSUERS');
+    expect(err.message).toContain('issuer');
+    // The name "email" was refused already; it stays refused in both lists.
+    expect(configError(lists([issuer('email')], [])).message).toContain('TRUSTED_ISSUERS');
+    expect(configError(lists([], [provider('email')])).message).toContain('OIDC_PROVIDERS');
+  });
+});
+
 describe('.env.example', () => {
   it('lists every variable the configuration reads, and its values parse', async () => {
     const { readFileSync } = await import('node:fs');

@@ -282,6 +282,98 @@ describe('refresh', () => {
     const stale = await t.gql(REFRESH, { token: a.user.refreshToken });
     expect(codeOf(stale)).toBe('INVALID_REFRESH_TOKEN');
   });
+
+  type Tokens = { accessToken: string; refreshToken: string };
+  const refresh = (token: string) => t.gql(REFRESH, { token });
+  /** The aal of the access token a refresh answered with; null when it answered none. */
+  const aalOf = (res: GqlResponse): unknown => {
+    const p = res.data?.refresh as Tokens | null | undefined;
+    return p ? claimsOf(p).aal : null;
+  };
+
+  // The second factor at sign-in: a TOTP code, or a recovery code in its stead.
+  const secondFactors: Array<[string, (a: Enrolled, aal1: Tokens) => Promise<GqlResponse>, string]> = [
+    [
+      'a TOTP code',
+      (a, aal1) => t.gql(VERIFY, { id: a.factorId, code: codeAt(a.secret, 1) }, aal1.accessToken),
+      'mfaVerify',
+    ],
+    [
+      'a recovery code',
+      (a, aal1) => t.gql(VERIFY_RECOVERY, { code: a.recoveryCodes[0] }, aal1.accessToken),
+      'mfaVerifyRecoveryCode',
+    ],
+  ];
+
+  it.each(secondFactors)(
+    'refuses a spent pre-MFA refresh token replayed inside the reuse interval after %s, and never with aal2',
+    async (_name, raise, field) => {
+      const a = await enrolled();
+      const first = await signIn(a.user);
+      expect(first).toMatchObject({ aal: 'aal1', mfaRequired: true });
+      const r1 = first.refreshToken;
+      const r2 = ok<Tokens>(await refresh(r1), 'refresh').refreshToken;
+      const raised = ok<Payload>(await raise(a, first), field);
+      expect(raised.aal).toBe('aal2');
+      const sessionId = claimsOf(first).session_id as string;
+
+      // R1 was spent a moment ago: inside the reuse interval that forgives a client's retry.
+      const replay = await refresh(r1);
+      // Before the fix this was an aal2 access token, out of a token of the password-only session.
+      expect(aalOf(replay), 'the replay was answered with an access token').toBeNull();
+      expect(codeOf(replay)).toBe('INVALID_REFRESH_TOKEN');
+      // R2, live when the session was raised, was retired with the raise.
+      const retired = await refresh(r2);
+      expect(aalOf(retired)).toBeNull();
+      expect(codeOf(retired)).toBe('INVALID_REFRESH_TOKEN');
+
+      // Refused, not revoked: inside the interval a replay is what the owner's own client does
+      // when a refresh races the second factor, and it can no longer gain anything; ending the
+      // session would sign the owner out of what they just proved, at the word of any holder
+      // of a just-spent token. The aal2 session and its own chain carry on, at aal2.
+      const [row] = await t.admin<{ aal: string }[]>`select aal from auth.sessions where id = ${sessionId}`;
+      expect(row?.aal).toBe('aal2');
+      expect(ok(await t.gql(FACTORS, {}, raised.accessToken), 'mfaFactors')).toHaveLength(1);
+      const next = ok<Tokens>(await refresh(raised.refreshToken), 'refresh');
+      expect(claimsOf(next)).toMatchObject({ aal: 'aal2', session_id: sessionId });
+      expect(methods(next)).toContain(field === 'mfaVerify' ? 'totp' : 'recovery_code');
+      const later = ok<Tokens>(await refresh(next.refreshToken), 'refresh');
+      expect(claimsOf(later)).toMatchObject({ aal: 'aal2', session_id: sessionId });
+    },
+  );
+
+  it('refuses the same replay after mfaActivate raised the session that enrolled the first factor', async () => {
+    const user = await signUp(t);
+    const r2 = ok<Tokens>(await refresh(user.refreshToken), 'refresh').refreshToken;
+    const { factorId, secret } = await enroll(user.accessToken);
+    const activation = ok(
+      await t.gql(ACTIVATE, { id: factorId, code: codeAt(secret) }, user.accessToken),
+      'mfaActivate',
+    );
+    expect(activation.session.aal).toBe('aal2');
+
+    const replay = await refresh(user.refreshToken);
+    expect(aalOf(replay), 'the replay was answered with an access token').toBeNull();
+    expect(codeOf(replay)).toBe('INVALID_REFRESH_TOKEN');
+    expect(codeOf(await refresh(r2))).toBe('INVALID_REFRESH_TOKEN');
+    const next = ok<Tokens>(await refresh(activation.session.refreshToken), 'refresh');
+    expect(claimsOf(next)).toMatchObject({ aal: 'aal2', session_id: claimsOf(user).session_id });
+  });
+
+  it('still forgives a replay inside the reuse interval of a session no second factor raised', async () => {
+    // A user without a factor, and one with a factor whose session has not used it (aal1).
+    const plain = await signUp(t);
+    const pending = await signIn((await enrolled()).user);
+    expect(pending.mfaRequired).toBe(true);
+    for (const r1 of [plain.refreshToken, pending.refreshToken]) {
+      const once = ok<Tokens>(await refresh(r1), 'refresh');
+      const again = ok<Tokens>(await refresh(r1), 'refresh');
+      // The same successor: the retry joins the one live chain instead of starting a second.
+      expect(again.refreshToken).toBe(once.refreshToken);
+      expect(claimsOf(again)).toMatchObject({ aal: 'aal1', session_id: claimsOf(once).session_id });
+      expect(claimsOf(ok<Tokens>(await refresh(again.refreshToken), 'refresh')).aal).toBe('aal1');
+    }
+  });
 });
 
 describe('recovery codes', () => {
