@@ -101,6 +101,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_SIGNUP_IP_MAX: int(30, 0),
   RATE_LIMIT_TOKEN_IP_MAX: int(150, 0),
   RATE_LIMIT_SIGNIN_EMAIL_MAX: int(10, 0),
+  RATE_LIMIT_SIGNIN_EMAIL_CEILING: int(100, 0),
   TRUST_PROXY: z
     .string()
     .regex(/^(true|false|[0-9]{1,2})$/, 'TRUST_PROXY is true, false or a number of proxy hops')
@@ -127,6 +128,9 @@ const EnvSchema = z.object({
   EMAIL_TOKEN_TTL_S: int(3600, 60),
   EMAIL_OTP_MAX_ATTEMPTS: int(5, 1),
   RATE_LIMIT_EMAIL_MAX: int(5, 0),
+  RATE_LIMIT_EMAIL_CEILING: int(20, 0),
+  REAUTH_WINDOW_S: int(600, 0),
+  SECURE_EMAIL_CHANGE: bool(true),
   MFA_ISSUER: z.string().min(1).max(64).default('authgate'),
   ANONYMOUS_SIGN_IN: bool(false),
   ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
@@ -161,7 +165,22 @@ export type Config = {
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   graphiql: boolean;
   introspection: boolean;
-  rateLimits: { windowS: number; signUpIpMax: number; tokenIpMax: number; signInEmailMax: number; emailMax: number };
+  rateLimits: {
+    windowS: number;
+    signUpIpMax: number;
+    tokenIpMax: number;
+    /** Per (address, client IP). */
+    signInEmailMax: number;
+    /** Per address, from all clients together. */
+    signInEmailCeiling: number;
+    emailMax: number;
+    emailCeiling: number;
+  };
+  /**
+   * How long after signing in a session may change the account's email or set a first
+   * password without giving the current password again.
+   */
+  reauthWindowS: number;
   /** How many proxies in front of us append to X-Forwarded-For; 0 = use the socket address. */
   trustProxyHops: number;
   /** null: any origin (development); []: no cross-origin browser access. */
@@ -186,6 +205,8 @@ export type Config = {
     linkUrl: string;
     catcherPort: number;
     requireConfirmation: boolean;
+    /** An email change needs the current address's approval too, not only the new one's proof. */
+    secureEmailChange: boolean;
     tokenTtlS: number;
     otpMaxAttempts: number;
   };
@@ -278,8 +299,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       signUpIpMax: e.RATE_LIMIT_SIGNUP_IP_MAX,
       tokenIpMax: e.RATE_LIMIT_TOKEN_IP_MAX,
       signInEmailMax: e.RATE_LIMIT_SIGNIN_EMAIL_MAX,
+      signInEmailCeiling: e.RATE_LIMIT_SIGNIN_EMAIL_CEILING,
       emailMax: e.RATE_LIMIT_EMAIL_MAX,
+      emailCeiling: e.RATE_LIMIT_EMAIL_CEILING,
     },
+    reauthWindowS: e.REAUTH_WINDOW_S,
     trustProxyHops: e.TRUST_PROXY === 'true' ? 1 : e.TRUST_PROXY === 'false' ? 0 : Number(e.TRUST_PROXY),
     corsOrigins:
       e.CORS_ORIGINS === undefined
@@ -312,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       linkUrl: e.MAIL_LINK_URL ?? `${publicUrl}/`,
       catcherPort: e.SMTP_CATCHER_PORT,
       requireConfirmation: e.REQUIRE_EMAIL_CONFIRMATION,
+      secureEmailChange: e.SECURE_EMAIL_CHANGE,
       tokenTtlS: e.EMAIL_TOKEN_TTL_S,
       otpMaxAttempts: e.EMAIL_OTP_MAX_ATTEMPTS,
     },

@@ -17,8 +17,11 @@ import type { ProfileRow } from './db/schema.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
-/** The signed-in caller; sessionId is null for a trusted issuer's token (no session of ours). */
-export type Viewer = { id: string; sessionId: string | null };
+/**
+ * The signed-in caller; sessionId is null for a trusted issuer's token (no session of ours),
+ * aal is what the access token claims.
+ */
+export type Viewer = { id: string; sessionId: string | null; aal: 'aal1' | 'aal2' };
 
 export type Context = {
   viewer: Viewer | null;
@@ -78,12 +81,14 @@ export async function createContext(
   }
   const accessClaims = verified?.kind === 'user' ? verified.claims : null;
   let claims: Claims = { role: 'anon' };
-  let viewer: Viewer | null = accessClaims ? { id: accessClaims.sub, sessionId: accessClaims.session_id } : null;
+  let viewer: Viewer | null = accessClaims
+    ? { id: accessClaims.sub, sessionId: accessClaims.session_id, aal: accessClaims.aal }
+    : null;
   if (verified?.kind === 'external') {
     try {
       const user = await deps.services.identities.resolveExternal(verified.claims);
       claims = externalClaims(verified.claims, user);
-      viewer = { id: user.id, sessionId: null };
+      viewer = { id: user.id, sessionId: null, aal: 'aal1' };
     } catch (err) {
       authError = earlyError(err);
     }
@@ -157,7 +162,8 @@ function createLoaders(tx: RequestTx) {
       const rows = await sql<UserView[]>`
         select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
                user_metadata as "userMetadata", app_metadata as "appMetadata",
-               email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous"
+               email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous",
+               pending_email as "pendingEmail"
         from auth.visible_users(${ids as string[]}::uuid[])`;
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);

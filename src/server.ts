@@ -90,6 +90,7 @@ export async function createGateway(
     limiter,
     passwords,
     mailer,
+    log,
     secretKey: secrets.refreshKey,
     config,
   });
@@ -257,7 +258,8 @@ export async function createGateway(
     loginUrl: appUrl,
     tokens,
     metrics,
-    mailer,
+    // Idle once queued token writes have sent their mails too.
+    mailer: { ...mailer, idle: email.idle },
     maintenance,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
@@ -278,7 +280,7 @@ export async function createGateway(
       });
       keys?.stop();
       maintenance.stop();
-      await mailer.idle();
+      await email.idle();
       mailer.close();
       await pools.close();
     },

@@ -9,6 +9,7 @@ const LIMITS = {
   RATE_LIMIT_SIGNUP_IP_MAX: '3',
   RATE_LIMIT_TOKEN_IP_MAX: '8',
   RATE_LIMIT_SIGNIN_EMAIL_MAX: '3',
+  RATE_LIMIT_SIGNIN_EMAIL_CEILING: '6',
 };
 
 describe('rate limits', () => {
@@ -32,15 +33,16 @@ describe('rate limits', () => {
     return { email: mail, refreshToken: res.data!.signUp.refreshToken as string };
   };
 
-  it('stops a wrong-password storm on one email after the configured count, with retryAfter, computing no hash', async () => {
+  it('stops a wrong-password storm from one client on one email after the configured count, with retryAfter, computing no hash', async () => {
     const { email: mail } = await signUpFrom();
+    const from = ip();
     const codes: unknown[] = [];
-    for (let i = 0; i < 3; i++) codes.push(codeOf(await signIn(mail, 'wrong password', ip())));
+    for (let i = 0; i < 3; i++) codes.push(codeOf(await signIn(mail, 'wrong password', from)));
     expect(codes).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS', 'INVALID_CREDENTIALS']);
     const spy = vi.spyOn(argon2, 'verify');
     try {
-      // From another address, with the right password: the email's budget is spent.
-      const limited = await signIn(mail, PASSWORD, ip());
+      // The same client, even with the right password: its budget for this email is spent.
+      const limited = await signIn(mail, PASSWORD, from);
       expect(codeOf(limited)).toBe('RATE_LIMITED');
       const retryAfter = limited.errors![0]!.extensions!.retryAfter as number;
       expect(retryAfter).toBeGreaterThan(0);
@@ -51,18 +53,37 @@ describe('rate limits', () => {
     }
   });
 
+  it('lets the owner sign in from another client while a stranger is locked out of guessing', async () => {
+    const { email: mail } = await signUpFrom();
+    const stranger = ip();
+    for (let i = 0; i < 5; i++) await signIn(mail, 'wrong password', stranger);
+    expect(codeOf(await signIn(mail, PASSWORD, stranger))).toBe('RATE_LIMITED');
+    const owner = await signIn(mail, PASSWORD, ip());
+    expect(owner.errors).toBeUndefined();
+    expect(owner.data!.signIn.accessToken).toEqual(expect.any(String));
+  });
+
+  it('still bounds a guesser spread over many clients by a ceiling per email', async () => {
+    const { email: mail } = await signUpFrom();
+    const codes: unknown[] = [];
+    for (let i = 0; i < 7; i++) codes.push(codeOf(await signIn(mail, 'wrong password', ip())));
+    expect(codes.slice(0, 6).every((c) => c === 'INVALID_CREDENTIALS')).toBe(true);
+    expect(codes[6]).toBe('RATE_LIMITED');
+  });
+
   it('counts every attempt of a document of aliases, and runs none after the first failure', async () => {
     const { email: mail } = await signUpFrom();
+    const from = ip();
     const aliases = Array.from(
       { length: 6 },
       (_, i) => `a${i}: signIn(input: { email: "${mail}", password: "wrong password" }) { accessToken }`,
     );
-    const res = await t.gql(`mutation { ${aliases.join('\n')} }`, {}, undefined, ip());
+    const res = await t.gql(`mutation { ${aliases.join('\n')} }`, {}, undefined, from);
     // Mutation fields run one after another and a failed non-null field ends the document.
     expect(res.errors!.map((e) => e.extensions!.code)).toEqual(['INVALID_CREDENTIALS']);
-    const next = [await signIn(mail, 'wrong password', ip()), await signIn(mail, 'wrong password', ip())];
+    const next = [await signIn(mail, 'wrong password', from), await signIn(mail, 'wrong password', from)];
     expect(next.map(codeOf)).toEqual(['INVALID_CREDENTIALS', 'INVALID_CREDENTIALS']);
-    expect(codeOf(await signIn(mail, PASSWORD, ip()))).toBe('RATE_LIMITED');
+    expect(codeOf(await signIn(mail, PASSWORD, from))).toBe('RATE_LIMITED');
   });
 
   it('limits sign-ins and refreshes together per client address', async () => {
@@ -95,10 +116,11 @@ describe('rate limits', () => {
     const port = await second.listen(0, '127.0.0.1');
     try {
       const { email: mail } = await signUpFrom();
+      const from = ip();
       const via = async (url: string) => {
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...ip() },
+          headers: { 'content-type': 'application/json', ...from },
           body: JSON.stringify({ query: SIGN_IN, variables: { input: { email: mail, password: 'wrong password' } } }),
         });
         return codeOf((await res.json()) as never);

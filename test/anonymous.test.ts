@@ -260,12 +260,14 @@ describe('upgrading in steps', () => {
     expect(res.data!.updateUser.appMetadata).toEqual({ provider: 'email', providers: ['email'] });
   });
 
-  it('with REQUIRE_EMAIL_CONFIRMATION, an upgrade mails a confirmation link to the new address', async () => {
+  it('with REQUIRE_EMAIL_CONFIRMATION, an upgrade leaves the address pending and mails a confirmation link to it', async () => {
     const s = await anonymous(strict, undefined, '198.51.100.20');
     const { email: mail } = await upgrade(strict, s);
-    // Until confirmed, the password does not sign in.
+    // Until confirmed, the address is not the account's: the password does not sign in with it.
     const early = await strict.gql(SIGN_IN, { input: { email: mail, password: PASSWORD } });
-    expect(reasonOf(early)).toBe('EMAIL_NOT_CONFIRMED');
+    expect(codeOf(early)).toBe('INVALID_CREDENTIALS');
+    const me = await strict.gql('query { me { email pendingEmail isAnonymous } }', {}, s.accessToken);
+    expect(me.data!.me).toEqual({ email: '', pendingEmail: mail, isAnonymous: true });
     await strict.gateway.mailer.idle();
     const mailed = catcher.messages.filter((m) => m.to.includes(mail));
     expect(mailed.map((m) => m.subject)).toEqual(['Confirm your email']);

@@ -53,7 +53,7 @@ afterAll(async () => {
 const REGISTER = /* GraphQL */ `
   mutation Register($input: SignUpInput!) {
     register(input: $input) {
-      user { id email emailConfirmedAt isAnonymous }
+      user { id email pendingEmail emailConfirmedAt isAnonymous }
       session { accessToken refreshToken }
       confirmationRequired
     }
@@ -69,7 +69,10 @@ const OTP = `mutation Otp($email: String!, $createUser: Boolean) {
 const MAGIC = `mutation Magic($token: String!) { verifyMagicLink(token: $token) { ${PAYLOAD} } }`;
 const VERIFY_OTP = `mutation VerifyOtp($email: String!, $code: String!) {
   verifyOtp(email: $email, code: $code) { ${PAYLOAD} } }`;
-const UPDATE_USER = 'mutation UpdateUser($input: UpdateUserInput!) { updateUser(input: $input) { id email } }';
+const UPDATE_USER =
+  'mutation UpdateUser($input: UpdateUserInput!) { updateUser(input: $input) { id email pendingEmail } }';
+const CONFIRM_CHANGE =
+  'mutation ConfirmChange($token: String!) { confirmEmailChange(token: $token) { complete email awaiting } }';
 const ME = 'query Me { me { id email emailConfirmedAt isAnonymous } }';
 
 /** Every password this file sends: no mail may contain one. */
@@ -157,7 +160,8 @@ describe('sign-up confirmation (REQUIRE_EMAIL_CONFIRMATION=true)', () => {
     expect(reg.errors).toBeUndefined();
     const result = reg.data!.register;
     expect(result).toMatchObject({ session: null, confirmationRequired: true });
-    expect(result.user).toMatchObject({ email: mail, emailConfirmedAt: null, isAnonymous: false });
+    // The address is only pending: it is in no token and holds nothing until the link is used.
+    expect(result.user).toMatchObject({ email: '', pendingEmail: mail, emailConfirmedAt: null, isAnonymous: false });
     expect(await count(t, 'auth.sessions', 'user_id', result.user.id)).toBe(0);
 
     const mailed = await nextMail(mail);
@@ -171,6 +175,8 @@ describe('sign-up confirmation (REQUIRE_EMAIL_CONFIRMATION=true)', () => {
     const p = verified.data!.verifyEmail;
     expect(p.user.id).toBe(result.user.id);
     expect(decodeJwt(p.accessToken).sub).toBe(result.user.id);
+    expect(p.user.email).toBe(mail);
+    expect(decodeJwt(p.accessToken).email).toBe(mail);
     const me = (await t.gql(ME, {}, p.accessToken)).data!.me;
     expect(me.id).toBe(result.user.id);
     expect(Number.isNaN(Date.parse(me.emailConfirmedAt))).toBe(false);
@@ -512,39 +518,65 @@ describe('magic link and six-digit code', () => {
   });
 });
 
-describe('email change (confirmation on)', () => {
-  it('keeps the old address until the link mailed to the new one is used', async () => {
+describe('email change (secure, the default)', () => {
+  it('keeps the old address until the new one proves itself and the old one approves; then tells the old one', async () => {
     const u = await confirmedUser();
     const next = email('changed');
+    // Just signed in (verifyEmail): a recent sign-in stands in for the current password.
     const res = await t.gql(UPDATE_USER, { input: { email: next } }, u.accessToken);
     expect(res.errors).toBeUndefined();
-    expect(res.data!.updateUser.email).toBe(u.email);
+    expect(res.data!.updateUser).toMatchObject({ email: u.email, pendingEmail: next });
     expect((await t.gql(ME, {}, u.accessToken)).data!.me.email).toBe(u.email);
 
-    const mailed = await nextMail(next);
-    expect(mailed.to).toEqual([next]);
-    expect(mailed.subject).toBe('Confirm your new email');
-    const { token, type } = linkOf(mailed);
-    expect(type).toBe('email_change');
-    // The old address got nothing beyond its confirmation mail.
-    expect(await mailsTo(u.email)).toHaveLength(1);
+    const toNew = await nextMail(next);
+    expect(toNew.subject).toBe('Confirm your new email');
+    const proveNew = linkOf(toNew);
+    expect(proveNew.type).toBe('email_change');
+    const toOld = await nextMail(u.email);
+    expect(toOld.subject).toBe('Approve the change of your email');
+    expect(toOld.text).toContain(next);
+    const approve = linkOf(toOld);
+    expect(approve.type).toBe('email_change_current');
     expect((await signIn(t, u.email)).errors).toBeUndefined();
     expect(codeOf(await signIn(t, next))).toBe('INVALID_CREDENTIALS');
+    // verifyEmail takes confirmation links only, and leaves this one unspent.
+    expect(refusal(await t.gql(VERIFY_EMAIL, { token: proveNew.token }))).toEqual(INVALID_TOKEN);
 
-    const verified = await t.gql(VERIFY_EMAIL, { token });
-    expect(verified.errors).toBeUndefined();
-    expect(verified.data!.verifyEmail.user).toMatchObject({ id: u.userId, email: next });
+    const half = await t.gql(CONFIRM_CHANGE, { token: proveNew.token });
+    expect(half.errors).toBeUndefined();
+    expect(half.data!.confirmEmailChange).toEqual({ complete: false, email: next, awaiting: 'CURRENT' });
+    expect((await t.gql(ME, {}, u.accessToken)).data!.me.email).toBe(u.email);
+    expect(codeOf(await signIn(t, next))).toBe('INVALID_CREDENTIALS');
+
+    const done = await t.gql(CONFIRM_CHANGE, { token: approve.token });
+    expect(done.data!.confirmEmailChange).toEqual({ complete: true, email: next, awaiting: null });
     expect((await t.gql(ME, {}, u.accessToken)).data!.me.email).toBe(next);
     expect((await signIn(t, next)).data?.signIn.user.id).toBe(u.userId);
     expect(codeOf(await signIn(t, u.email))).toBe('INVALID_CREDENTIALS');
     const [identity] = await t.admin`select identity_data from auth.identities
                                      where user_id = ${u.userId} and provider = 'email'`;
     expect(identity!.identity_data.email).toBe(next);
+    const told = await nextMail(u.email);
+    expect(told.subject).toBe('Your email was changed');
+    expect(linksIn(told).filter((l) => l.startsWith(LINK_URL))).toEqual([]);
 
-    expect(refusal(await t.gql(VERIFY_EMAIL, { token }))).toEqual(INVALID_TOKEN);
+    expect(refusal(await t.gql(CONFIRM_CHANGE, { token: approve.token }))).toEqual(INVALID_TOKEN);
   });
 
-  it('ends the links and codes mailed to the old address once the new one is confirmed', async () => {
+  it('takes the two links in either order', async () => {
+    const u = await confirmedUser();
+    const next = email('either');
+    await t.gql(UPDATE_USER, { input: { email: next } }, u.accessToken);
+    const proveNew = linkOf(await nextMail(next));
+    const approve = linkOf(await nextMail(u.email));
+    const half = await t.gql(CONFIRM_CHANGE, { token: approve.token });
+    expect(half.data!.confirmEmailChange).toEqual({ complete: false, email: next, awaiting: 'NEW' });
+    const done = await t.gql(CONFIRM_CHANGE, { token: proveNew.token });
+    expect(done.data!.confirmEmailChange.complete).toBe(true);
+    expect((await t.gql(ME, {}, u.accessToken)).data!.me.email).toBe(next);
+  });
+
+  it('ends the links and codes mailed to the old address once the change completes', async () => {
     const u = await confirmedUser();
     await t.gql(REQUEST_RESET, { email: u.email });
     const recovery = linkOf(await nextMail(u.email));
@@ -553,7 +585,10 @@ describe('email change (confirmation on)', () => {
 
     const next = email('moved');
     await t.gql(UPDATE_USER, { input: { email: next } }, u.accessToken);
-    expect((await t.gql(VERIFY_EMAIL, { token: linkOf(await nextMail(next)).token })).errors).toBeUndefined();
+    const proveNew = linkOf(await nextMail(next));
+    const approve = linkOf(await nextMail(u.email));
+    expect((await t.gql(CONFIRM_CHANGE, { token: proveNew.token })).errors).toBeUndefined();
+    expect((await t.gql(CONFIRM_CHANGE, { token: approve.token })).data!.confirmEmailChange.complete).toBe(true);
 
     expect(refusal(await t.gql(RESET, { token: recovery.token, password: NEW_PASSWORD }))).toEqual(INVALID_TOKEN);
     expect(refusal(await t.gql(MAGIC, { token: linkOf(signInMail).token }))).toEqual(INVALID_TOKEN);
@@ -562,20 +597,95 @@ describe('email change (confirmation on)', () => {
     expect((await signIn(t, next)).errors).toBeUndefined();
   });
 
-  it('refuses an address another account has with EMAIL_TAKEN, when asked and when the link is used', async () => {
+  it('refuses an address another account holds with EMAIL_TAKEN; one proven meanwhile voids the pending change', async () => {
     const a = await confirmedUser();
     const b = await confirmedUser();
     const refused = await t.gql(UPDATE_USER, { input: { email: b.email } }, a.accessToken);
     expect(codeOf(refused)).toBe('EMAIL_TAKEN');
     expect(await mailsTo(b.email)).toHaveLength(1);
 
-    // Free when asked, taken by the time the link comes back.
+    // Free when asked, proven by its owner before the links come back.
     const next = email('race');
     await t.gql(UPDATE_USER, { input: { email: next } }, a.accessToken);
-    const { token } = linkOf(await nextMail(next));
+    const proveNew = linkOf(await nextMail(next));
+    const approve = linkOf(await nextMail(a.email));
     expect((await t.gql(REGISTER, { input: { email: next, password: PASSWORD } })).errors).toBeUndefined();
-    expect(codeOf(await t.gql(VERIFY_EMAIL, { token }))).toBe('EMAIL_TAKEN');
-    expect((await t.gql(ME, {}, a.accessToken)).data!.me.email).toBe(a.email);
+    const owner = await t.gql(VERIFY_EMAIL, { token: linkOf(await nextMail(next)).token });
+    expect(owner.errors).toBeUndefined();
+    expect(refusal(await t.gql(CONFIRM_CHANGE, { token: proveNew.token }))).toEqual(INVALID_TOKEN);
+    expect(refusal(await t.gql(CONFIRM_CHANGE, { token: approve.token }))).toEqual(INVALID_TOKEN);
+    const me = (await t.gql('query { me { email pendingEmail } }', {}, a.accessToken)).data!.me;
+    expect(me).toEqual({ email: a.email, pendingEmail: null });
+  });
+
+  it('with a stolen access token alone, the address cannot be moved and the account cannot be taken through recovery', async () => {
+    // The attack on the default configuration: updateUser({ email: attacker }) with a stolen
+    // token, then requestPasswordReset(attacker).
+    const victim = await signUp(plain);
+    const attacker = email('thief');
+    // The token is an hour old: its session signed in long before the theft.
+    await plain.admin`update auth.sessions set amr = jsonb_build_array(jsonb_build_object(
+      'method', 'password', 'timestamp', extract(epoch from now() - interval '1 hour')::bigint))
+      where user_id = ${victim.userId}`;
+    const stolen = await plain.gql(UPDATE_USER, { input: { email: attacker } }, victim.accessToken);
+    expect(codeOf(stolen)).toBe('FORBIDDEN');
+    expect(reasonOf(stolen)).toBe('REAUTHENTICATION_REQUIRED');
+    const guessed = await plain.gql(
+      UPDATE_USER,
+      { input: { email: attacker, currentPassword: 'not the password' } },
+      victim.accessToken,
+    );
+    expect(codeOf(guessed)).toBe('INVALID_CREDENTIALS');
+    expect((await plain.gql(ME, {}, victim.accessToken)).data!.me.email).toBe(victim.email);
+
+    // Even a thief who knows the password only gets a pending address, and no recovery mail.
+    const known = await plain.gql(
+      UPDATE_USER,
+      { input: { email: attacker, currentPassword: PASSWORD } },
+      victim.accessToken,
+    );
+    expect(known.data!.updateUser).toMatchObject({ email: victim.email, pendingEmail: attacker });
+    expect((await plain.gql(REQUEST_RESET, { email: attacker })).data!.requestPasswordReset).toBe(true);
+    const toThief = await mailsTo(attacker);
+    expect(toThief.map((m) => m.subject)).toEqual(['Confirm your new email']);
+    // The owner is asked, and can refuse by doing nothing.
+    expect((await nextMail(victim.email)).subject).toBe('Approve the change of your email');
+    expect((await signIn(plain, victim.email)).data?.signIn.user.id).toBe(victim.userId);
+  });
+
+  it('tells the address when the password changes', async () => {
+    const u = await signUp(plain);
+    const res = await plain.gql(
+      'mutation P($input: UpdateUserInput!) { updateUser(input: $input) { id } }',
+      { input: { password: OTHER_PASSWORD, currentPassword: PASSWORD } },
+      u.accessToken,
+    );
+    expect(res.errors).toBeUndefined();
+    const told = await nextMail(u.email);
+    expect(told.subject).toBe('Your password was changed');
+    expect(linksIn(told).filter((l) => l.startsWith(LINK_URL))).toEqual([]);
+  });
+});
+
+describe('email change with SECURE_EMAIL_CHANGE=false', () => {
+  let loose: TestGateway;
+  beforeAll(async () => {
+    loose = await startGateway({ SMTP_URL: catcher.url, MAIL_LINK_URL: LINK_URL, SECURE_EMAIL_CHANGE: 'false' });
+  });
+  afterAll(async () => {
+    await loose?.close();
+  });
+
+  it('changes the address once the new one proves itself, and tells the old one at both steps', async () => {
+    const u = await signUp(loose);
+    const next = email('loose');
+    const res = await loose.gql(UPDATE_USER, { input: { email: next } }, u.accessToken);
+    expect(res.data!.updateUser).toMatchObject({ email: u.email, pendingEmail: next });
+    expect((await nextMail(u.email)).subject).toBe('Your email is being changed');
+    const done = await loose.gql(CONFIRM_CHANGE, { token: linkOf(await nextMail(next)).token });
+    expect(done.data!.confirmEmailChange).toEqual({ complete: true, email: next, awaiting: null });
+    expect((await loose.gql(ME, {}, u.accessToken)).data!.me.email).toBe(next);
+    expect((await nextMail(u.email)).subject).toBe('Your email was changed');
   });
 });
 
@@ -586,6 +696,7 @@ describe('secrets', () => {
     await t.gql(REQUEST_RESET, { email: u.email });
     const recovery = linkOf(await nextMail(u.email));
     expect((await t.gql(RESET, { token: recovery.token, password: NEW_PASSWORD })).errors).toBeUndefined();
+    expect((await nextMail(u.email)).subject).toBe('Your password was changed');
     await t.gql(OTP, { email: u.email });
     const otpMail = await nextMail(u.email);
     expect((await t.gql(VERIFY_OTP, { email: u.email, code: otpIn(otpMail) })).errors).toBeUndefined();

@@ -513,23 +513,40 @@ describe('an email that already has an account', () => {
     const [none] = await t.admin`select count(*)::int as n from auth.identities where provider_id = ${dana.sub}`;
     expect(none?.n).toBe(0);
 
-    // Not even a trusted provider merges into an account whose email nobody confirmed: who
-    // signed up with the address first would keep a password to the victim's account.
-    const unconfirmed = await exchange(await codeFor(dana.sub, { provider: 'trusted' }));
-    expect(codeOf(unconfirmed)).toBe('EMAIL_TAKEN');
-    await t.admin`update auth.users set email_confirmed_at = now() where id = ${password.userId}`;
-
-    // Confirmed, through the provider entry the operator trusts with emails: linked.
-    const linked = await providerSession(dana, 'trusted');
-    expect(linked.userId).toBe(password.userId);
+    // A provider the operator trusts with emails, into an account whose address nobody
+    // ever proved: that is the address's first proof, and the account goes to the prover
+    // alone. Whoever signed up with the address first loses the password and sessions.
+    const proven = await providerSession(dana, 'trusted');
+    expect(proven.userId).toBe(password.userId);
     expect(await userCount()).toBe(usersBefore);
-    const ids = await identities(linked.accessToken);
+    const stale = await t.gql(SIGN_IN, { input: { email: dana.email, password: PASSWORD } });
+    expect(codeOf(stale)).toBe('INVALID_CREDENTIALS');
+    expect(codeOf(await t.gql(ME, {}, password.accessToken))).toBe('UNAUTHENTICATED');
+    const ids = await identities(proven.accessToken);
     expect(ids.map((i) => [i.provider, i.providerUserId])).toEqual([
       ['email', password.userId],
       ['trusted', dana.sub],
     ]);
-    const me = await t.gql(ME, {}, linked.accessToken);
+    const me = await t.gql('query { me { email emailConfirmedAt appMetadata } }', {}, proven.accessToken);
     expect(me.data?.me.appMetadata.providers.sort()).toEqual(['email', 'trusted']);
+    expect(me.data?.me.email).toBe(dana.email);
+    expect(me.data?.me.emailConfirmedAt).not.toBeNull();
+  });
+
+  it('links a trusted provider into an account whose address was already proven, keeping its password', async () => {
+    const fay = account('fay');
+    const password: Session = await signUp(t, undefined, fay.email);
+    await t.admin`update auth.users set email_confirmed_at = now() where id = ${password.userId}`;
+    const linked = await providerSession(fay, 'trusted');
+    expect(linked.userId).toBe(password.userId);
+    const signIn = await t.gql(SIGN_IN, { input: { email: fay.email, password: PASSWORD } });
+    expect(signIn.data?.signIn.user.id).toBe(password.userId);
+    expect((await t.gql(ME, {}, password.accessToken)).data?.me.id).toBe(password.userId);
+    const ids = await identities(linked.accessToken);
+    expect(ids.map((i) => [i.provider, i.providerUserId])).toEqual([
+      ['email', password.userId],
+      ['trusted', fay.sub],
+    ]);
   });
 
   it('is not merged on an unverified email, even by a trusted provider', async () => {

@@ -271,17 +271,21 @@ describe('updateUser', () => {
       expect((await signIn(b.email)).data!.signIn.user.id).toBe(b.userId);
     });
 
-    it('moves the account to a fresh email: me shows it and signIn uses it', async () => {
+    it('keeps the account on its address until the change is proven by mail: the new one is only pending', async () => {
       const s = await signUp(t);
       const fresh = email('moved');
-      const res = await t.gql(UPDATE_USER, { input: { email: fresh.toUpperCase() } }, s.accessToken);
+      const res = await t.gql(
+        'mutation U($input: UpdateUserInput!) { updateUser(input: $input) { id email pendingEmail } }',
+        { input: { email: fresh.toUpperCase() } },
+        s.accessToken,
+      );
       expect(res.errors).toBeUndefined();
-      expect(res.data!.updateUser.email).toBe(fresh);
-      expect((await t.gql(ME, {}, s.accessToken)).data!.me.email).toBe(fresh);
-      const inNew = await signIn(fresh);
-      expect(inNew.errors).toBeUndefined();
-      expect(inNew.data!.signIn.user.id).toBe(s.userId);
-      expect(codeOf(await signIn(s.email))).toBe('INVALID_CREDENTIALS');
+      expect(res.data!.updateUser).toMatchObject({ email: s.email, pendingEmail: fresh });
+      expect((await t.gql(ME, {}, s.accessToken)).data!.me.email).toBe(s.email);
+      expect(codeOf(await signIn(fresh))).toBe('INVALID_CREDENTIALS');
+      expect((await signIn(s.email)).data!.signIn.user.id).toBe(s.userId);
+      // The pending address holds nothing: its owner can still sign up with it.
+      expect((await signUp(t, undefined, fresh)).userId).not.toBe(s.userId);
     });
   });
 

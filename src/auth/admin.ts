@@ -2,7 +2,8 @@ import { eq, getTableColumns, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { sessions, users } from '../db/schema.js';
-import { badInput } from './errors.js';
+import { releasePendingClaims } from './address-proof.js';
+import { AuthError, badInput, isUniqueViolation } from './errors.js';
 import { toUserView, type UserView } from './service.js';
 import { checkMetadata } from './validate.js';
 
@@ -60,10 +61,29 @@ export function createAdminService(db: Db) {
       }
       if (input.bannedUntil !== undefined) set.bannedUntil = input.bannedUntil;
       if (input.emailConfirmed != null) set.emailConfirmedAt = input.emailConfirmed ? sql`now()` : null;
+      // The operator vouches for a registration still waiting on its link: its address becomes the account's.
+      const vouched = input.emailConfirmed === true && current.email === null ? current.pendingEmail : null;
+      if (vouched !== null) {
+        Object.assign(set, {
+          email: vouched,
+          pendingEmail: null,
+          pendingEmailProven: false,
+          pendingEmailApproved: false,
+        });
+      }
       if (Object.keys(set).length === 0) return toUserView(current);
-      const [user] = await db.update(users).set(set).where(eq(users.id, id)).returning();
-      if (!user) throw badInput('No user has this id.', 'id');
-      return toUserView(user);
+      try {
+        const user = await db.transaction(async (tx) => {
+          const [user] = await tx.update(users).set(set).where(eq(users.id, id)).returning();
+          if (!user) throw badInput('No user has this id.', 'id');
+          if (vouched !== null) await releasePendingClaims(tx, vouched, id);
+          return user;
+        });
+        return toUserView(user);
+      } catch (err) {
+        if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
+        throw err;
+      }
     },
 
     async deleteUser(id: string): Promise<boolean> {

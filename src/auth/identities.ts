@@ -2,6 +2,9 @@ import { and, eq, gt, sql } from 'drizzle-orm';
 import type { OidcProvider } from '../config.js';
 import type { Db, Tx } from '../db/client.js';
 import { authCodes, type IdentityRow, identities, profiles, type UserRow, users } from '../db/schema.js';
+import { proveAddress, releasePendingClaims } from './address-proof.js';
+import { syncProviders } from './app-metadata.js';
+import { type Caller, callerState, requireAal2IfEnrolled } from './assurance.js';
 import { AuthError } from './errors.js';
 import type { ExternalIdentity } from './external.js';
 import type { createGrants } from './grants.js';
@@ -96,19 +99,29 @@ export function createIdentityService(deps: {
     if (!user) throw new Error('user insert returned nothing');
     await addIdentity(tx, user, v);
     await tx.insert(profiles).values({ id: user.id });
+    if (email !== null && v.emailVerified) await releasePendingClaims(tx, email, user.id);
     return user;
   }
 
   async function addIdentity(tx: Tx, user: UserRow, v: Vouched): Promise<UserRow> {
-    await tx.insert(identities).values({
-      userId: user.id,
-      provider: v.provider,
-      issuer: v.issuer,
-      providerId: v.providerId,
-      identityData: v.identityData,
-      lastSignInAt: sql`now()`,
-    });
+    await insertIdentity(tx, user.id, v);
     return syncProviders(tx, user.id);
+  }
+
+  async function insertIdentity(tx: Tx, userId: string, v: Vouched): Promise<string> {
+    const [row] = await tx
+      .insert(identities)
+      .values({
+        userId,
+        provider: v.provider,
+        issuer: v.issuer,
+        providerId: v.providerId,
+        identityData: v.identityData,
+        lastSignInAt: sql`now()`,
+      })
+      .returning({ id: identities.id });
+    if (!row) throw new Error('identity insert returned nothing');
+    return row.id;
   }
 
   const banned = (u: UserRow) => u.bannedUntil !== null && u.bannedUntil > new Date();
@@ -219,15 +232,17 @@ export function createIdentityService(deps: {
           if (holder) {
             // Merging on an email is only as safe as the provider's word that the email is
             // its user's: only for providers configured to be trusted, and verified emails.
-            // And only into an account whose own email is confirmed: otherwise whoever signed
-            // up with the address first (and kept the password) would share the account.
-            if (!(providers.get(vouched.provider)?.trustEmail && vouched.emailVerified && holder.emailConfirmedAt)) {
+            if (!(providers.get(vouched.provider)?.trustEmail && vouched.emailVerified)) {
               throw new AuthError(
                 'EMAIL_TAKEN',
                 'An account with this email already exists; sign in to it and link this provider.',
               );
             }
-            user = await addIdentity(tx, holder, vouched);
+            // Into an account whose address was never proven, this is its first proof:
+            // whoever made it (and set a password) loses it to the prover (proveAddress).
+            const identityId = await insertIdentity(tx, holder.id, vouched);
+            await proveAddress(tx, holder.id, { identityId });
+            user = await syncProviders(tx, holder.id);
           } else {
             // An unverified email is kept in the identity only: as the account's email it
             // would lock the real owner out of signing up.
@@ -259,10 +274,14 @@ export function createIdentityService(deps: {
 
     /**
      * Removes one of the caller's identities, never the last: a user must keep a way in.
+     * With a verified factor it takes an aal2 session.
      * Unlinking "email" also removes the password. False when it is not the caller's.
      */
-    async unlink(userId: string, identityId: string): Promise<boolean> {
+    async unlink(caller: Caller, identityId: string): Promise<boolean> {
+      const userId = caller.id;
       return db.transaction(async (tx) => {
+        // A way in is part of how the account is held: aal2 once a factor is verified.
+        requireAal2IfEnrolled(await callerState(tx, caller), caller);
         const rows = await tx.select().from(identities).where(eq(identities.userId, userId)).for('update');
         const target = rows.find((r) => r.id === identityId);
         if (!target) return false;
@@ -279,22 +298,6 @@ export function createIdentityService(deps: {
       });
     },
   };
-}
-
-/** app_metadata.provider(s), as Supabase keeps them: the first provider and all of them. */
-export async function syncProviders(tx: Tx, userId: string): Promise<UserRow> {
-  const [user] = await tx
-    .update(users)
-    .set({
-      rawAppMetaData: sql`${users.rawAppMetaData} || (
-        select jsonb_build_object('provider', coalesce((array_agg(i.provider order by i.created_at, i.id))[1], 'email'),
-                                  'providers', coalesce(jsonb_agg(distinct i.provider), '[]'::jsonb))
-        from auth.identities i where i.user_id = ${userId})`,
-    })
-    .where(eq(users.id, userId))
-    .returning();
-  if (!user) throw new AuthError('UNAUTHENTICATED');
-  return user;
 }
 
 /** A provider's email as we store emails, or null when it is not one we would accept. */

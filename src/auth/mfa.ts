@@ -23,13 +23,13 @@ import {
 import { isUuid } from './access-token.js';
 import { AuthError, badInput } from './errors.js';
 import type { createGrants } from './grants.js';
-import type { RateLimiter } from './rate-limit.js';
+import { type RateLimiter, reauthChecks } from './rate-limit.js';
 import type { AuthPayload } from './service.js';
 
 export type MfaService = ReturnType<typeof createMfaService>;
 
 /** Who asks: a user of ours with a session of ours, and the aal its access token claims. */
-export type MfaCaller = { userId: string; sessionId: string; claimAal: 'aal1' | 'aal2' | null };
+export type MfaCaller = { userId: string; sessionId: string; claimAal: 'aal1' | 'aal2' | null; ip: string | null };
 
 export type MfaFactorView = {
   id: string;
@@ -184,8 +184,8 @@ export function createMfaService(deps: {
     return grants.grant(tx, user, elevated.session, elevated.refreshToken);
   }
 
-  /** The rate limit of code guesses, counted before any database work. */
-  const countAttempt = (caller: MfaCaller) => limiter.consume([{ limit: 'mfa_verify', subject: caller.userId }]);
+  /** The rate limit of code guesses (per user and per client), counted before any database work. */
+  const countAttempt = (caller: MfaCaller) => limiter.consume(reauthChecks('mfa_verify', caller.userId, caller.ip));
 
   return {
     /** The user's factors, oldest first; abandoned enrollments are left out. */

@@ -5,11 +5,18 @@ import type { Db } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
 import { identities, profiles, refreshTokens, sessions, users } from '../db/schema.js';
 import type { AccessTokens } from './access-token.js';
+import {
+  type Caller,
+  callerState,
+  reauthenticationRequired,
+  recentlyAuthenticated,
+  requireAal2IfEnrolled,
+} from './assurance.js';
 import { type EmailFlows, ensureEmailIdentity } from './email-flows.js';
 import { AuthError, badInput, isUniqueViolation } from './errors.js';
 import { type Amr, createGrants } from './grants.js';
 import type { PasswordHasher } from './password.js';
-import type { RateLimiter } from './rate-limit.js';
+import { consumeInOrder, type RateLimiter, reauthChecks, signInChecks } from './rate-limit.js';
 import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
 import { checkMetadata, checkPassword, normalizeEmail, PASSWORD_MAX, profileSeed } from './validate.js';
 
@@ -23,6 +30,8 @@ export type UserView = {
   appMetadata: Record<string, unknown>;
   emailConfirmedAt: Date | string | null;
   isAnonymous: boolean;
+  /** An address given but not proven yet: it counts for nothing until its link is used. */
+  pendingEmail: string | null;
   /** Present when the auth path already read it, so the payload's user shows its own profile. */
   preloadedProfile?: ProfileRow | null;
 };
@@ -52,6 +61,10 @@ export type SessionView = {
 };
 
 export type ClientInfo = { ip: string | null; userAgent: string | null };
+
+// A sign-in with no account behind the address checks at most this many registrations
+// still waiting for their link; each costs a hash.
+const PENDING_CHECKED = 3;
 export type SignOutScope = 'LOCAL' | 'GLOBAL' | 'OTHERS';
 
 export type AuthService = ReturnType<typeof createAuthService>;
@@ -66,12 +79,49 @@ export function createAuthService(deps: {
   passwords: PasswordHasher;
   limiter: RateLimiter;
   refreshKey: string;
-  config: Pick<Config, 'refresh' | 'sessions' | 'anonymous'>;
+  config: Pick<Config, 'refresh' | 'sessions' | 'anonymous' | 'reauthWindowS'>;
   email: EmailFlows;
 }) {
   const { db, tokens, passwords, limiter, refreshKey, config } = deps;
 
   const { grant, issue, startSession } = createGrants({ tokens, config });
+
+  /**
+   * No account holds the address. A registration still waiting for its confirmation link
+   * answers EMAIL_NOT_CONFIRMED to its own password (several may wait: nobody holds the
+   * address yet); anything else is INVALID_CREDENTIALS after the usual one hash.
+   */
+  async function refuseUnknown(email: string, password: string): Promise<void> {
+    const waiting = deps.email.requireConfirmation
+      ? await db
+          .select({ hash: users.encryptedPassword })
+          .from(users)
+          .where(and(eq(users.pendingEmail, email), isNull(users.email), eq(users.isAnonymous, false)))
+          .orderBy(desc(users.createdAt))
+          .limit(PENDING_CHECKED)
+      : [];
+    if (waiting.length === 0) {
+      await passwords.verify(null, password);
+      return;
+    }
+    for (const w of waiting) {
+      if (await passwords.verify(w.hash, password)) {
+        throw new AuthError('FORBIDDEN', 'Confirm your email first; resendConfirmation sends a new link.', {
+          reason: 'EMAIL_NOT_CONFIRMED',
+        });
+      }
+    }
+  }
+
+  /**
+   * The current password asked again by an account change: counted per user and client
+   * before the hash, and hashed with no connection held.
+   */
+  async function checkCurrentPassword(user: UserRow, given: string, client: ClientInfo): Promise<void> {
+    await limiter.consume(reauthChecks('reauth', user.id, client.ip));
+    const ok = [...given].length <= PASSWORD_MAX && (await passwords.verify(user.encryptedPassword, given));
+    if (!ok) throw new AuthError('INVALID_CREDENTIALS', 'The current password is wrong.');
+  }
 
   return {
     /**
@@ -89,7 +139,11 @@ export function createAuthService(deps: {
       return session;
     },
 
-    /** Sign-up that also works when the email must be confirmed first (then no session yet). */
+    /**
+     * Sign-up that also works when the email must be confirmed first. Then the address stays
+     * pending until its link is used: it is in no token, and it holds nothing, so a
+     * registration by someone who does not own the address never blocks the owner's own.
+     */
     async register(
       input: { email: string; password: string; data?: unknown },
       client: ClientInfo,
@@ -99,14 +153,19 @@ export function createAuthService(deps: {
       checkPassword(input.password, email ?? '');
       const metadata = checkMetadata(input.data);
       const seed = profileSeed(metadata);
-      const hash = await passwords.hash(input.password);
       const confirm = deps.email.requireConfirmation;
+      // Pending registrations do not hold the address, so the unique index cannot answer.
+      if (confirm && (await db.select({ id: users.id }).from(users).where(eq(users.email, email))).length > 0) {
+        throw new AuthError('EMAIL_TAKEN');
+      }
+      const hash = await passwords.hash(input.password);
       try {
         const outcome = await db.transaction(async (tx) => {
           const [user] = await tx
             .insert(users)
             .values({
-              email,
+              email: confirm ? null : email,
+              pendingEmail: confirm ? email : null,
               encryptedPassword: hash,
               rawUserMetaData: metadata,
               rawAppMetaData: { provider: 'email', providers: ['email'] },
@@ -148,15 +207,16 @@ export function createAuthService(deps: {
     async signIn(input: { email: string; password: string }, client: ClientInfo): Promise<AuthPayload> {
       const email = normalizeEmail(input.email);
       // Counted before any hash is computed, so a storm costs us one statement per attempt.
-      await limiter.consume([
-        { limit: 'signin_email', subject: email },
-        { limit: 'token_ip', subject: client.ip },
-      ]);
+      await consumeInOrder(limiter, signInChecks(email, client.ip));
       // Longer than any accepted password: it cannot match, and hashing it is wasted work.
       if ([...input.password].length > PASSWORD_MAX) throw new AuthError('INVALID_CREDENTIALS');
       const [found] = await db.select().from(users).where(eq(users.email, email));
-      const ok = await passwords.verify(found?.encryptedPassword ?? null, input.password);
-      if (!found || !ok) throw new AuthError('INVALID_CREDENTIALS');
+      if (!found) {
+        await refuseUnknown(email, input.password);
+        throw new AuthError('INVALID_CREDENTIALS');
+      }
+      const ok = await passwords.verify(found.encryptedPassword, input.password);
+      if (!ok) throw new AuthError('INVALID_CREDENTIALS');
       if (found.bannedUntil && found.bannedUntil > new Date())
         throw new AuthError('FORBIDDEN', 'This account is banned.');
       // Checked after the password, so it tells nothing to someone who does not know it.
@@ -206,14 +266,15 @@ export function createAuthService(deps: {
           where rt.token_hash = ${hashRefreshToken(presented)}
           for update of rt`);
         if (!row || row.expired || row.session_ended) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
-        // Minted before the session was raised (a second factor retires every earlier token,
-        // spent ones included): a replay within the reuse interval must not come out aal2.
-        if (row.token_aal !== row.aal) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
         if (row.spent && !row.within_reuse) {
           // A spent token replayed after the interval: treat as theft, end the session.
           await tx.delete(sessions).where(eq(sessions.id, row.session_id));
           return { error: new AuthError('INVALID_REFRESH_TOKEN') };
         }
+        // Minted before the session was raised (a second factor retires every earlier token,
+        // spent ones included): a replay within the reuse interval must not come out aal2.
+        // Not theft: it is what the owner's own client does when a refresh races the factor.
+        if (row.token_aal !== row.aal) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
         const [user] = await tx.select().from(users).where(eq(users.id, row.user_id));
         if (!user) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
         if (user.bannedUntil && user.bannedUntil > new Date())
@@ -262,6 +323,11 @@ export function createAuthService(deps: {
       return true;
     },
 
+    /** For account changes made elsewhere (linking a provider): aal2 once a factor is verified. */
+    async requireAal2IfEnrolled(caller: Caller): Promise<void> {
+      requireAal2IfEnrolled(await callerState(db, caller), caller);
+    },
+
     /** The user's live sessions, newest first. */
     async sessions(viewer: { id: string; sessionId: string | null }): Promise<SessionView[]> {
       const rows = await db
@@ -290,95 +356,94 @@ export function createAuthService(deps: {
     },
 
     /**
-     * Email, password and metadata of the caller. A new password needs the current one and
-     * ends every other session; metadata keys are merged into user_metadata.
+     * Email, password and metadata of the caller. With a verified factor, any of it needs an
+     * aal2 session. A new password needs the current one (a first one, a recent sign-in),
+     * ends every other session and is told to the address. A new email needs the current
+     * password or a recent sign-in, and stays pending until proven by mail (see
+     * startEmailChange). Metadata keys are merged into user_metadata.
      */
     async updateUser(
-      viewer: { id: string; sessionId: string | null },
+      caller: Caller,
       input: { email?: string | null; password?: string | null; currentPassword?: string | null; data?: unknown },
       client: ClientInfo = { ip: null, userAgent: null },
     ): Promise<UserView> {
-      const [current] = await db.select().from(users).where(eq(users.id, viewer.id));
+      const [current] = await db.select().from(users).where(eq(users.id, caller.id));
       if (!current) throw new AuthError('UNAUTHENTICATED');
+      const state = await callerState(db, caller);
+      requireAal2IfEnrolled(state, caller);
+      const newEmail = input.email == null ? null : normalizeEmail(input.email);
+      // Asking again for the pending address sends its links again.
+      const changesEmail = newEmail !== null && newEmail !== current.email;
       const set: PgUpdateSetSource<typeof users> = {};
-      let email = input.email == null ? current.email : normalizeEmail(input.email);
-      // With confirmation required, a new address of an account that has one waits for the
-      // link mailed to it (sent once every other check passed); a first address is set at
-      // once and confirmed by mail.
-      const pendingChange =
-        email !== current.email && email !== null && deps.email.requireConfirmation && current.email !== null
-          ? email
-          : null;
-      if (pendingChange !== null) email = current.email;
-      if (email !== current.email) set.email = email;
       if (input.data != null) {
-        const merged = checkMetadata({ ...current.rawUserMetaData, ...checkMetadata(input.data) });
-        set.rawUserMetaData = merged;
+        set.rawUserMetaData = checkMetadata({ ...current.rawUserMetaData, ...checkMetadata(input.data) });
       }
+      // Re-authentication: the current password when given (or when the change is the
+      // password itself), else a sign-in recent enough. An anonymous user has nothing to
+      // re-authenticate with: the session is its only credential.
+      const reauthenticate = async () => {
+        if (input.currentPassword != null && current.encryptedPassword !== null) {
+          await checkCurrentPassword(current, input.currentPassword, client);
+        } else if (!current.isAnonymous && !recentlyAuthenticated(state, config.reauthWindowS)) {
+          throw reauthenticationRequired();
+        }
+      };
       if (input.password != null) {
-        // A user without a password (anonymous, or from a provider) sets a first one
-        // without it; changing one needs the current one.
         if (current.encryptedPassword !== null) {
           if (input.currentPassword == null)
             throw badInput('currentPassword is required to change the password.', 'currentPassword');
-          if (
-            [...input.currentPassword].length > PASSWORD_MAX ||
-            !(await passwords.verify(current.encryptedPassword, input.currentPassword))
-          ) {
-            throw new AuthError('INVALID_CREDENTIALS', 'The current password is wrong.');
-          }
+          await checkCurrentPassword(current, input.currentPassword, client);
+        } else {
+          await reauthenticate();
         }
-        checkPassword(input.password, email ?? '');
+        checkPassword(input.password, newEmail ?? current.email ?? current.pendingEmail ?? '');
         set.encryptedPassword = await passwords.hash(input.password);
+      } else if (changesEmail) {
+        await reauthenticate();
       }
-      // An anonymous user with an email and a password is permanent, and keeps its data.
-      const upgraded =
-        current.isAnonymous && email !== null && (set.encryptedPassword ?? current.encryptedPassword) !== null;
-      if (upgraded) set.isAnonymous = false;
-      if (pendingChange !== null) await deps.email.requestEmailChange(current, pendingChange, client);
-      if (Object.keys(set).length === 0) return toUserView(current);
-      try {
-        const { view, confirm } = await db.transaction(async (tx) => {
-          let [user] = await tx.update(users).set(set).where(eq(users.id, viewer.id)).returning();
-          if (!user) throw new AuthError('UNAUTHENTICATED');
-          if (set.email) {
-            await tx
-              .update(identities)
-              .set({
-                identityData: sql`${identities.identityData} || ${JSON.stringify({ email })}::jsonb`,
-                updatedAt: sql`now()`,
-              })
-              .where(and(eq(identities.userId, user.id), eq(identities.provider, 'email')));
-          }
-          // Email and password now both present for the first time (in one call or two):
-          // password sign-in becomes a way in, as an "email" identity.
-          if (
-            user.email !== null &&
-            user.encryptedPassword !== null &&
-            (current.encryptedPassword === null || current.email === null)
-          ) {
-            await ensureEmailIdentity(tx, user, user.email);
-            [user] = await tx.select().from(users).where(eq(users.id, viewer.id));
-            if (!user) throw new AuthError('UNAUTHENTICATED');
-          }
-          if (set.encryptedPassword) {
-            const mine = eq(sessions.userId, user.id);
-            await tx
-              .delete(sessions)
-              .where(viewer.sessionId === null ? mine : and(mine, ne(sessions.id, viewer.sessionId)));
-          }
-          const confirm =
-            deps.email.requireConfirmation && set.email && user.email !== null && user.emailConfirmedAt === null
-              ? { email: user.email, secret: await deps.email.issueToken(tx, user, 'confirmation', user.email) }
-              : null;
-          return { view: toUserView(user), confirm };
-        });
-        if (confirm) deps.email.mail('confirmation', confirm.email, confirm.secret);
-        return view;
-      } catch (err) {
-        if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
-        throw err;
+      // A first address is set at once where addresses need no proof; otherwise, and for
+      // every change of an address, it waits for the mail (startEmailChange, below).
+      const emailNow = changesEmail && current.email === null && !deps.email.requireConfirmation;
+      if (emailNow) {
+        if ((await db.select({ id: users.id }).from(users).where(eq(users.email, newEmail))).length > 0)
+          throw new AuthError('EMAIL_TAKEN');
+        set.email = newEmail;
+      } else if (changesEmail) await deps.email.checkEmailChange(newEmail, client);
+      const email = emailNow ? newEmail : current.email;
+      // An anonymous user with an address and a password is permanent, and keeps its data.
+      if (current.isAnonymous && email !== null && (set.encryptedPassword ?? current.encryptedPassword) !== null) {
+        set.isAnonymous = false;
       }
+      let user = current;
+      if (Object.keys(set).length > 0) {
+        try {
+          user = await db.transaction(async (tx) => {
+            let [updated] = await tx.update(users).set(set).where(eq(users.id, caller.id)).returning();
+            if (!updated) throw new AuthError('UNAUTHENTICATED');
+            // Email and password now both present for the first time (in one call or two):
+            // password sign-in becomes a way in, as an "email" identity.
+            if (updated.email !== null && updated.encryptedPassword !== null && (set.email || set.encryptedPassword)) {
+              await ensureEmailIdentity(tx, updated, updated.email);
+              [updated] = await tx.select().from(users).where(eq(users.id, caller.id));
+              if (!updated) throw new AuthError('UNAUTHENTICATED');
+            }
+            if (set.encryptedPassword) {
+              const mine = eq(sessions.userId, updated.id);
+              await tx
+                .delete(sessions)
+                .where(caller.sessionId === null ? mine : and(mine, ne(sessions.id, caller.sessionId)));
+            }
+            return updated;
+          });
+        } catch (err) {
+          if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
+          throw err;
+        }
+        if (set.encryptedPassword && current.encryptedPassword !== null)
+          deps.email.notify('password_changed', user.email);
+      }
+      if (changesEmail && !emailNow) user = await deps.email.startEmailChange(user, newEmail);
+      return toUserView(user);
     },
 
     /**
@@ -415,13 +480,20 @@ export function createAuthService(deps: {
       }
     },
 
-    /** Deletes the caller after checking the password; profile, sessions and tokens cascade. */
-    async deleteAccount(userId: string, password: string): Promise<boolean> {
-      const [user] = await db.select().from(users).where(eq(users.id, userId));
-      const ok =
-        [...password].length <= PASSWORD_MAX && (await passwords.verify(user?.encryptedPassword ?? null, password));
-      if (!user || !ok) throw new AuthError('INVALID_CREDENTIALS');
-      await db.delete(users).where(eq(users.id, userId));
+    /**
+     * Deletes the caller after checking the password (aal2 with a verified factor); profile,
+     * sessions and tokens cascade. Guesses count per user and client, like sign-ins.
+     */
+    async deleteAccount(caller: Caller, password: string, client: ClientInfo): Promise<boolean> {
+      const [user] = await db.select().from(users).where(eq(users.id, caller.id));
+      if (!user) throw new AuthError('UNAUTHENTICATED');
+      requireAal2IfEnrolled(await callerState(db, caller), caller);
+      await checkCurrentPassword(user, password, client).catch((err: unknown) => {
+        throw err instanceof AuthError && err.code === 'INVALID_CREDENTIALS'
+          ? new AuthError('INVALID_CREDENTIALS')
+          : err;
+      });
+      await db.delete(users).where(eq(users.id, caller.id));
       return true;
     },
   };
@@ -438,5 +510,6 @@ export function toUserView(user: UserRow): UserView {
     appMetadata: user.rawAppMetaData,
     emailConfirmedAt: user.emailConfirmedAt,
     isAnonymous: user.isAnonymous,
+    pendingEmail: user.pendingEmail,
   };
 }

@@ -15,6 +15,14 @@ export type RequestTx = {
   /** Resolves once the identity statement succeeded; UNAUTHENTICATED for an ended session. */
   ready: () => Promise<void>;
   /**
+   * The identity statement alone, as one statement on any connection of the pool, which
+   * goes straight back: a mutation checks its session without holding a connection while
+   * it works elsewhere (hashing a password, the auth path). Opens no transaction.
+   */
+  check: () => Promise<void>;
+  /** Whether a resolver opened the transaction. */
+  isOpen: () => boolean;
+  /**
    * Commits (ok) or rolls back, then returns the connection to the pool. With `wait` false
    * (read-only operations) the answer does not wait for COMMIT's round trip.
    */
@@ -45,6 +53,8 @@ export type RequestTxOptions = {
 export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOptions = {}): RequestTx {
   const { postgraphile = false, acquireTimeoutMs = 5000, prepare = true, hooks } = opts;
   let opened: Promise<Opened> | undefined;
+  const sessionEnded = (err: unknown) =>
+    (err as { code?: string }).code === SESSION_ENDED ? new AuthError('UNAUTHENTICATED') : err;
 
   const open = (): Promise<Opened> => {
     opened ??= reserve(pool, acquireTimeoutMs).then((sql) => {
@@ -58,7 +68,7 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
       const setup = Promise.all([begin, identity]).then(
         () => undefined,
         (err: unknown) => {
-          throw (err as { code?: string }).code === SESSION_ENDED ? new AuthError('UNAUTHENTICATED') : err;
+          throw sessionEnded(err);
         },
       );
       setup.catch(() => {}); // observed by ready() and finish()
@@ -68,6 +78,18 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
   };
 
   return {
+    check: async () => {
+      if (opened) return (await opened).setup;
+      const statement = pool.unsafe(identityStatement(claims, postgraphile), identityParams(claims, postgraphile), {
+        prepare,
+      });
+      try {
+        await withDeadline(statement.execute(), acquireTimeoutMs);
+      } catch (err) {
+        throw sessionEnded(err);
+      }
+    },
+    isOpen: () => opened !== undefined,
     open: () => void open().catch(() => {}),
     sql: async () => (await open()).sql,
     ready: async () => (await open()).setup,
@@ -159,4 +181,22 @@ function reserve(pool: postgres.Sql, ms: number): Promise<postgres.ReservedSql> 
       },
     );
   });
+}
+
+/**
+ * The pool's answer, or ACQUIRE_TIMEOUT after `ms` (the query, still queued, runs later
+ * and its answer is dropped): while the database is away a request fails fast.
+ */
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(Object.assign(new Error('timed out waiting for a database connection'), { code: 'ACQUIRE_TIMEOUT' })),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -6,7 +6,9 @@ const UpdateUserInput = builder.inputType('UpdateUserInput', {
   fields: (t) => ({
     email: t.string(),
     password: t.string(),
-    currentPassword: t.string({ description: 'Required with password.' }),
+    currentPassword: t.string({
+      description: 'Required with password; with email, it stands in for a recent sign-in.',
+    }),
     data: t.field({ type: 'JSON', description: 'Top-level keys merged into user_metadata.' }),
   }),
 });
@@ -14,7 +16,10 @@ const UpdateUserInput = builder.inputType('UpdateUserInput', {
 builder.mutationFields((t) => ({
   updateUser: t.field({
     type: User,
-    description: 'Changing the password needs currentPassword and ends every other session.',
+    description:
+      'Changing the password needs currentPassword and ends every other session. A new email needs ' +
+      'currentPassword or a recent sign-in (REAUTH_WINDOW_S) and stays pendingEmail until confirmEmailChange. ' +
+      'With a verified second factor, any change needs an aal2 session (FORBIDDEN, reason AAL2_REQUIRED).',
     args: { input: t.arg({ type: UpdateUserInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
@@ -26,7 +31,7 @@ builder.mutationFields((t) => ({
     args: { password: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) => {
       if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
-      return ctx.auth.deleteAccount(ctx.viewer.id, args.password);
+      return ctx.auth.deleteAccount(ctx.viewer, args.password, ctx.client);
     },
   }),
 }));

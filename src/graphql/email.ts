@@ -1,7 +1,39 @@
+import type { EmailChangeStatus as Status } from '../auth/email-flows.js';
 import { AuthPayload, counted } from './auth.js';
 import { builder } from './builder.js';
 
+const EmailChangeSide = builder.enumType('EmailChangeSide', {
+  values: {
+    NEW: { description: 'The new address has not used its link yet.' },
+    CURRENT: { description: 'The current address has not approved the change yet.' },
+  } as const,
+});
+
+const EmailChangeStatus = builder.objectRef<Status>('EmailChangeStatus').implement({
+  description: 'Where an email change stands after one of its links was used.',
+  fields: (t) => ({
+    complete: t.exposeBoolean('complete', { description: 'The address changed.' }),
+    email: t.exposeString('email', { description: 'The new address.' }),
+    awaiting: t.field({
+      type: EmailChangeSide,
+      nullable: true,
+      description: 'Whose link is still missing; null once complete.',
+      resolve: (s) => s.awaiting,
+    }),
+  }),
+});
+
 builder.mutationFields((t) => ({
+  confirmEmailChange: t.field({
+    type: EmailChangeStatus,
+    description:
+      'The token of an email-change link (type=email_change to the new address, type=email_change_current to ' +
+      'the current one). The address changes once both are in (only the new one with SECURE_EMAIL_CHANGE=false); ' +
+      'the old address is told. No session is made.',
+    args: { token: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) =>
+      counted(ctx, 'confirmEmailChange', () => ctx.email.confirmEmailChange(args.token, ctx.client)),
+  }),
   signInAnonymously: t.field({
     type: AuthPayload,
     description:
@@ -19,7 +51,9 @@ builder.mutationFields((t) => ({
   }),
   verifyEmail: t.field({
     type: AuthPayload,
-    description: 'The token of a confirmation or email-change link: confirms the address and signs in.',
+    description:
+      "The token of a confirmation link (type=confirmation): the address becomes the account's and the user is " +
+      'signed in. Email-change links go to confirmEmailChange.',
     args: { token: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) => counted(ctx, 'verifyEmail', () => ctx.email.verifyEmail(args.token, ctx.client)),
   }),

@@ -63,6 +63,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
+      await ctx.auth.requireAal2IfEnrolled(ctx.viewer);
       const url = await ctx.oidc.linkUrl(
         args.provider,
         { redirectTo: args.redirectTo ?? null, codeChallenge: args.codeChallenge ?? null },
@@ -79,7 +80,7 @@ builder.mutationFields((t) => ({
       if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
       const id = String(args.id);
       if (!isUuid(id)) return false;
-      return ctx.identities.unlink(ctx.viewer.id, id);
+      return ctx.identities.unlink(ctx.viewer, id);
     },
   }),
 }));

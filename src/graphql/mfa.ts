@@ -54,7 +54,12 @@ function caller(ctx: Context): MfaCaller {
       reason: 'NATIVE_SESSION_REQUIRED',
     });
   }
-  return { userId: ctx.viewer.id, sessionId: ctx.viewer.sessionId, claimAal: ctx.accessClaims?.aal ?? null };
+  return {
+    userId: ctx.viewer.id,
+    sessionId: ctx.viewer.sessionId,
+    claimAal: ctx.accessClaims?.aal ?? null,
+    ip: ctx.client.ip,
+  };
 }
 
 builder.queryFields((t) => ({

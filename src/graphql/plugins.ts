@@ -32,15 +32,17 @@ export function useRequestTransaction(): Plugin<Context> {
         try {
           if (mutation) {
             // A mutation may act outside the transaction (sign-out, account changes), so an
-            // ended session is refused before anything runs.
-            if (ctx.viewer) await ctx.tx.ready();
+            // ended session is refused before anything runs; by a statement that takes a
+            // connection only for itself, so none is held while the mutation hashes a
+            // password or works on the auth path. Resolvers that need the transaction open it.
+            if (ctx.viewer) await ctx.tx.check();
           } else {
             // Queries pipeline: BEGIN, the identity statement and the first reads go out
             // together; the answer is withheld until the identity statement succeeded.
             ctx.tx.open();
           }
           const result = await executeFn(execArgs);
-          if (ctx.viewer) await ctx.tx.ready();
+          if (ctx.viewer && ctx.tx.isOpen()) await ctx.tx.ready();
           ok = true;
           outcome = 'errors' in result && result.errors?.length ? 'errors' : 'ok';
           return result;

@@ -13,6 +13,12 @@ export const User = builder.objectRef<UserView>('User').implement({
     userMetadata: t.expose('userMetadata', { type: 'JSON' }),
     appMetadata: t.expose('appMetadata', { type: 'JSON' }),
     emailConfirmedAt: t.expose('emailConfirmedAt', { type: 'DateTime', nullable: true }),
+    pendingEmail: t.exposeString('pendingEmail', {
+      nullable: true,
+      description:
+        'An address given but not proven yet (a registration, a first address, an email change): it is in no ' +
+        'token and holds nothing until the link mailed to it is used.',
+    }),
     isAnonymous: t.exposeBoolean('isAnonymous', {
       description: 'Signed in anonymously and not yet upgraded with an email and a password.',
     }),
