@@ -53,7 +53,10 @@ export function createEmailFlows(deps: {
    */
   const queued = new Set<Promise<void>>();
   function later(what: string, job: () => Promise<void>): void {
-    const run = job()
+    // Started on a later turn of the event loop, so not even building the statement is
+    // paid for before the answer goes out.
+    const run = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(job)
       .catch((err: unknown) => log.error({ err: (err as Error).message, what }, 'queued mail work failed'))
       .finally(() => queued.delete(run));
     queued.add(run);
