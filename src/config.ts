@@ -164,7 +164,7 @@ export type Config = {
   rateLimits: { windowS: number; signUpIpMax: number; tokenIpMax: number; signInEmailMax: number; emailMax: number };
   /** How many proxies in front of us append to X-Forwarded-For; 0 = use the socket address. */
   trustProxyHops: number;
-  /** null: any origin (development); []: no cross-origin browser access. */
+  /** null: any origin (unset outside production, or `*`); []: no cross-origin browser access. */
   corsOrigins: string[] | null;
   maxBodyBytes: number;
   limits: { depth: number; aliases: number; tokens: number; directives: number; cost: number };
@@ -281,14 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       emailMax: e.RATE_LIMIT_EMAIL_MAX,
     },
     trustProxyHops: e.TRUST_PROXY === 'true' ? 1 : e.TRUST_PROXY === 'false' ? 0 : Number(e.TRUST_PROXY),
-    corsOrigins:
-      e.CORS_ORIGINS === undefined
-        ? e.NODE_ENV === 'production'
-          ? []
-          : null
-        : e.CORS_ORIGINS.split(',')
-            .map((o) => o.trim())
-            .filter((o) => o.length > 0),
+    corsOrigins: corsOrigins(env.CORS_ORIGINS, e.NODE_ENV),
     maxBodyBytes: e.MAX_BODY_BYTES,
     limits: {
       depth: e.GRAPHQL_MAX_DEPTH,
@@ -322,6 +315,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cleanupIntervalS: e.ANONYMOUS_CLEANUP_INTERVAL_S,
     },
   };
+}
+
+/**
+ * CORS_ORIGINS as the origins browsers may call from (null: any). Set but blank means none,
+ * unlike other variables where blank means unset: an operator who writes `CORS_ORIGINS=` is
+ * asking for no cross-origin access, never for the permissive development default.
+ */
+function corsOrigins(value: string | undefined, nodeEnv: string): string[] | null {
+  if (value === undefined) return nodeEnv === 'production' ? [] : null;
+  const entries = value
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o.length > 0);
+  if (entries.includes('*')) return null;
+  return entries.map((entry) => {
+    // Browsers send the bare origin (scheme, host, port), so that is what an entry may name and
+    // what it is compared as; a path would never match and is refused rather than ignored.
+    const url = URL.parse(entry);
+    if (
+      !url ||
+      !/^https?:$/.test(url.protocol) ||
+      url.pathname !== '/' ||
+      url.search ||
+      url.hash ||
+      url.username ||
+      url.password
+    ) {
+      throw new ConfigError('invalid CORS_ORIGINS: each entry is an origin such as https://app.example, or *');
+    }
+    return url.origin;
+  });
 }
 
 export class ConfigError extends Error {

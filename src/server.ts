@@ -4,7 +4,7 @@ import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
+import { type CORSOptions, createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { type AdminService, createAdminService } from './auth/admin.js';
@@ -146,7 +146,7 @@ export async function createGateway(
     },
     logging: yogaLogger(log),
     context: ({ request, req }) => createContext(request, req, contextDeps),
-    cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },
+    cors: corsFor(config.corsOrigins),
     plugins: [
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
       // must still not reach the API: it needs a JSON content type or one of these headers.
@@ -286,6 +286,19 @@ export async function createGateway(
 }
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql']);
+
+/**
+ * CORS for the configured origins (null: any). A listed origin is echoed without
+ * Access-Control-Allow-Credentials: the API reads no cookies, so no credentialed request is
+ * ever needed. Any other origin gets no CORS header at all, so its browser reads nothing.
+ */
+function corsFor(origins: string[] | null): (request: Request) => CORSOptions {
+  return (request) => {
+    const origin = request.headers.get('origin');
+    if (origin === null || (origins !== null && !origins.includes(origin))) return false;
+    return { origin: [origin], methods: ['GET', 'POST'], credentials: false };
+  };
+}
 
 function graphqlError(message: string, code: string) {
   return { errors: [{ message, extensions: { code } }] };
