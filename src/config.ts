@@ -107,6 +107,9 @@ const EnvSchema = z.object({
     .default('false'),
   CORS_ORIGINS: z.string().optional(),
   MAX_BODY_BYTES: int(100 * 1024, 1024),
+  // HTTP hardening: who may scrape /metrics, and HSTS.
+  METRICS_TOKEN: z.string().min(32, 'METRICS_TOKEN must be at least 32 characters').optional(),
+  HSTS_MAX_AGE_S: int(0, 0),
   GRAPHQL_INTROSPECTION: optBool(),
   GRAPHQL_MAX_DEPTH: int(8, 1),
   GRAPHQL_MAX_ALIASES: int(15, 1),
@@ -167,6 +170,10 @@ export type Config = {
   /** null: any origin (unset outside production, or `*`); []: no cross-origin browser access. */
   corsOrigins: string[] | null;
   maxBodyBytes: number;
+  /** The bearer token /metrics requires; unset: open outside production, not served in production. */
+  metricsToken: string | undefined;
+  /** Strict-Transport-Security max-age in seconds; 0 sends no such header. */
+  hstsMaxAgeS: number;
   limits: { depth: number; aliases: number; tokens: number; directives: number; cost: number };
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
   /** Where browsers reach the gateway; provider callbacks are built on it. */
@@ -283,6 +290,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxyHops: e.TRUST_PROXY === 'true' ? 1 : e.TRUST_PROXY === 'false' ? 0 : Number(e.TRUST_PROXY),
     corsOrigins: corsOrigins(env.CORS_ORIGINS, e.NODE_ENV),
     maxBodyBytes: e.MAX_BODY_BYTES,
+    metricsToken: e.METRICS_TOKEN,
+    hstsMaxAgeS: e.HSTS_MAX_AGE_S,
     limits: {
       depth: e.GRAPHQL_MAX_DEPTH,
       aliases: e.GRAPHQL_MAX_ALIASES,
