@@ -108,6 +108,9 @@ const EnvSchema = z.object({
     .default('false'),
   CORS_ORIGINS: z.string().optional(),
   MAX_BODY_BYTES: int(100 * 1024, 1024),
+  // HTTP hardening: who may scrape /metrics, and HSTS.
+  METRICS_TOKEN: z.string().min(32, 'METRICS_TOKEN must be at least 32 characters').optional(),
+  HSTS_MAX_AGE_S: int(0, 0),
   GRAPHQL_INTROSPECTION: optBool(),
   GRAPHQL_MAX_DEPTH: int(8, 1),
   GRAPHQL_MAX_ALIASES: int(15, 1),
@@ -183,9 +186,13 @@ export type Config = {
   reauthWindowS: number;
   /** How many proxies in front of us append to X-Forwarded-For; 0 = use the socket address. */
   trustProxyHops: number;
-  /** null: any origin (development); []: no cross-origin browser access. */
+  /** null: any origin (unset outside production, or `*`); []: no cross-origin browser access. */
   corsOrigins: string[] | null;
   maxBodyBytes: number;
+  /** The bearer token /metrics requires; unset: open outside production, not served in production. */
+  metricsToken: string | undefined;
+  /** Strict-Transport-Security max-age in seconds; 0 sends no such header. */
+  hstsMaxAgeS: number;
   limits: { depth: number; aliases: number; tokens: number; directives: number; cost: number };
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
   /** Where browsers reach the gateway; provider callbacks are built on it. */
@@ -305,15 +312,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     reauthWindowS: e.REAUTH_WINDOW_S,
     trustProxyHops: e.TRUST_PROXY === 'true' ? 1 : e.TRUST_PROXY === 'false' ? 0 : Number(e.TRUST_PROXY),
-    corsOrigins:
-      e.CORS_ORIGINS === undefined
-        ? e.NODE_ENV === 'production'
-          ? []
-          : null
-        : e.CORS_ORIGINS.split(',')
-            .map((o) => o.trim())
-            .filter((o) => o.length > 0),
+    corsOrigins: corsOrigins(env.CORS_ORIGINS, e.NODE_ENV),
     maxBodyBytes: e.MAX_BODY_BYTES,
+    metricsToken: e.METRICS_TOKEN,
+    hstsMaxAgeS: e.HSTS_MAX_AGE_S,
     limits: {
       depth: e.GRAPHQL_MAX_DEPTH,
       aliases: e.GRAPHQL_MAX_ALIASES,
@@ -347,6 +349,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cleanupIntervalS: e.ANONYMOUS_CLEANUP_INTERVAL_S,
     },
   };
+}
+
+/**
+ * CORS_ORIGINS as the origins browsers may call from (null: any). Set but blank means none,
+ * unlike other variables where blank means unset: an operator who writes `CORS_ORIGINS=` is
+ * asking for no cross-origin access, never for the permissive development default.
+ */
+function corsOrigins(value: string | undefined, nodeEnv: string): string[] | null {
+  if (value === undefined) return nodeEnv === 'production' ? [] : null;
+  const entries = value
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o.length > 0);
+  if (entries.includes('*')) return null;
+  return entries.map((entry) => {
+    // Browsers send the bare origin (scheme, host, port), so that is what an entry may name and
+    // what it is compared as; a path would never match and is refused rather than ignored.
+    const url = URL.parse(entry);
+    if (
+      !url ||
+      !/^https?:$/.test(url.protocol) ||
+      url.pathname !== '/' ||
+      url.search ||
+      url.hash ||
+      url.username ||
+      url.password
+    ) {
+      throw new ConfigError('invalid CORS_ORIGINS: each entry is an origin such as https://app.example, or *');
+    }
+    return url.origin;
+  });
 }
 
 export class ConfigError extends Error {

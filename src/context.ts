@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type postgres from 'postgres';
@@ -177,7 +178,10 @@ export const PROFILE_COLUMNS = `id, username, full_name as "fullName", avatar_ur
 
 /**
  * The client's address: the socket's, or with `hops` trusted proxies in front, the entry of
- * X-Forwarded-For that the outermost trusted proxy saw (anything left of it is client-made).
+ * X-Forwarded-For that the outermost trusted proxy wrote (anything left of it is client-made).
+ * That entry must be an IP address; anything else (a client's `<script>` when no proxy is in
+ * front after all, a hostname, `unknown`) falls back to the socket's address, so no text a
+ * client chose is ever stored or rate-limited as an address.
  */
 export function clientIp(
   request: Pick<Request, 'headers'> | null,
@@ -191,5 +195,17 @@ export function clientIp(
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  return forwarded[forwarded.length - hops]?.slice(0, 64) ?? forwarded[0]?.slice(0, 64) ?? socket;
+  const entry = forwarded[forwarded.length - hops] ?? forwarded[0];
+  return (entry !== undefined && ipAddress(entry)) || socket;
+}
+
+/**
+ * `text` as a bare IP address, or null. Proxies that add a port (`203.0.113.7:5123`,
+ * `[2001:db8::7]:443`) or brackets are unwrapped; an IPv6 zone is dropped (it means nothing
+ * off the proxy's own link and would let a client append free text).
+ */
+function ipAddress(text: string): string | null {
+  const wrapped = /^\[([^\]]*)\](?::\d{1,5})?$/.exec(text) ?? /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text);
+  const bare = (wrapped?.[1] ?? text).replace(/%.*$/, '').toLowerCase();
+  return isIP(bare) === 0 ? null : bare;
 }

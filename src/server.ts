@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
+import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
 import { type AdminService, createAdminService } from './auth/admin.js';
@@ -132,13 +133,15 @@ export async function createGateway(
     prepare: config.db.prepare,
   };
 
+  const graphiql = bundledGraphiQL();
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: config.graphiql ? { title: 'authgate', defaultQuery: EXAMPLE_DOCUMENT } : false,
-    // The bundled GraphiQL: works without a CDN.
-    renderGraphiQL,
+    graphiql: config.graphiql ? GRAPHIQL_OPTIONS : false,
+    // The bundled GraphiQL: works without a CDN. Its options never change, so it is rendered
+    // once, and the CSP that names its script's hash is sure to match the page served.
+    renderGraphiQL: graphiql.html,
     // Never dev mode: no stack or driver text reaches a client.
     maskedErrors: {
       isDev: false,
@@ -147,7 +150,7 @@ export async function createGateway(
     },
     logging: yogaLogger(log),
     context: ({ request, req }) => createContext(request, req, contextDeps),
-    cors: config.corsOrigins === null ? undefined : { origin: config.corsOrigins, methods: ['GET', 'POST'] },
+    cors: corsFor(config.corsOrigins),
     plugins: [
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
       // must still not reach the API: it needs a JSON content type or one of these headers.
@@ -166,6 +169,7 @@ export async function createGateway(
       ...(config.introspection ? [] : [useDisableIntrospection()]),
       useRequestTransaction(),
       useContractErrorCodes(),
+      useHttpContract(graphiql.csp),
     ],
   });
 
@@ -182,18 +186,76 @@ export async function createGateway(
     }
   };
 
+  const baseHeaders = securityHeaders(config.hstsMaxAgeS);
+  const metricsDigest = config.metricsToken === undefined ? undefined : sha256(config.metricsToken);
+
+  const graphqlRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // OPTIONS: CORS preflights, answered by yoga's CORS handling.
+    if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'OPTIONS') {
+      res.setHeader('allow', 'GET, POST, OPTIONS');
+      return json(res, 405, graphqlError('/graphql answers GET and POST.', 'BAD_USER_INPUT'));
+    }
+    if (req.method === 'POST') {
+      const [type = '', ...params] = (req.headers['content-type'] ?? '').split(';');
+      const mediaType = type.trim().toLowerCase();
+      if (!JSON_TYPES.has(mediaType)) {
+        return json(res, 415, graphqlError('Send the request as application/json.', 'BAD_USER_INPUT'));
+      }
+      // Media types are case-insensitive (RFC 9110), but yoga compares them byte for byte:
+      // it gets the spelling it knows, parameters (charset) kept.
+      req.headers['content-type'] = [mediaType, ...params.map((p) => p.trim()).filter((p) => p.length > 0)].join('; ');
+      const length = Number(req.headers['content-length'] ?? Number.NaN);
+      if (Number.isNaN(length)) return json(res, 411, graphqlError('A POST needs a Content-Length.', 'BAD_USER_INPUT'));
+      if (length > config.maxBodyBytes) {
+        return json(
+          res,
+          413,
+          graphqlError(`The body may have at most ${config.maxBodyBytes} bytes.`, 'BAD_USER_INPUT'),
+        );
+      }
+    }
+    void yoga(req, res);
+  };
+
   // Headers up to 128 KiB reach us, so an oversized bearer token is answered with
   // UNAUTHENTICATED like any other bad token instead of a bare 431.
   const server = createServer({ maxHeaderSize: 128 * 1024 }, (req, res) => {
+    for (const [name, value] of baseHeaders) res.setHeader(name, value);
     if (draining) res.setHeader('Connection', 'close');
     // One id per request, in the logs and the response; a client's own id is kept if sane.
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
     req.headers['x-request-id'] = requestId;
     res.setHeader('x-request-id', requestId);
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/graphql' || path === '/graphql/') return graphqlRequest(req, res);
+    const provider = /^\/auth\/([a-z0-9][a-z0-9_-]{0,31})\/(start|callback)$/.exec(path);
+    if (!provider && !OWN_ROUTES.has(path)) {
+      return json(res, 404, graphqlError('Not found. The API is at /graphql.', 'BAD_USER_INPUT'));
+    }
+    // HEAD for probes of the fixed routes; a provider route starts a flow, so GET alone.
+    const allow = provider ? 'GET' : 'GET, HEAD';
+    if (!allow.split(', ').includes(req.method ?? '')) {
+      res.setHeader('allow', allow);
+      return json(res, 405, graphqlError(`${path} answers ${allow} only.`, 'BAD_USER_INPUT'));
+    }
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
     if (path === '/metrics') {
+      if (!metricsDigest && config.env === 'production') {
+        // Metrics name operations and show load and error rates: not for strangers.
+        return json(
+          res,
+          404,
+          graphqlError(
+            'Metrics are off in production. Set METRICS_TOKEN and scrape with Authorization: Bearer <METRICS_TOKEN>.',
+            'FORBIDDEN',
+          ),
+        );
+      }
+      if (metricsDigest && !bearerMatches(req.headers.authorization, metricsDigest)) {
+        res.setHeader('www-authenticate', 'Bearer realm="metrics"');
+        return json(res, 401, graphqlError('Send Authorization: Bearer <METRICS_TOKEN>.', 'UNAUTHENTICATED'));
+      }
       void metrics.registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
         res.end(text);
@@ -213,8 +275,7 @@ export async function createGateway(
       void ready().then((ok) => json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable' }));
       return;
     }
-    const provider = /^\/auth\/([a-z0-9][a-z0-9_-]{0,31})\/(start|callback)$/.exec(path ?? '');
-    if (provider && req.method === 'GET') {
+    if (provider) {
       const [, name, step] = provider as unknown as [string, string, 'start' | 'callback'];
       const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
       const answer =
@@ -228,24 +289,22 @@ export async function createGateway(
           json(res, 500, graphqlError('Unexpected error.', 'INTERNAL_SERVER_ERROR'));
         },
       );
-      return;
     }
-    if (req.method === 'POST') {
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (!JSON_TYPES.has(type)) {
-        return json(res, 415, graphqlError('Send the request as application/json.', 'BAD_USER_INPUT'));
-      }
-      const length = Number(req.headers['content-length'] ?? Number.NaN);
-      if (Number.isNaN(length)) return json(res, 411, graphqlError('A POST needs a Content-Length.', 'BAD_USER_INPUT'));
-      if (length > config.maxBodyBytes) {
-        return json(
-          res,
-          413,
-          graphqlError(`The body may have at most ${config.maxBodyBytes} bytes.`, 'BAD_USER_INPUT'),
-        );
-      }
-    }
-    void yoga(req, res);
+  });
+
+  // Requests Node refuses before they reach the handler (malformed, headers past the limit,
+  // too slow) get the same JSON error shape instead of Node's bare status line. The socket is
+  // a net.Socket (Node's docs), typed as the wider Duplex.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // Gone, or bytes already sent on this connection (a response may still be in flight):
+    // closing is the only answer that cannot corrupt another.
+    if (!socket.writable || socket.bytesWritten > 0) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify(graphqlError(`${STATUS_CODES[status]}.`, 'BAD_USER_INPUT'));
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
 
   return {
@@ -288,6 +347,112 @@ export async function createGateway(
 }
 
 const JSON_TYPES = new Set(['application/json', 'application/graphql']);
+const OWN_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/.well-known/jwks.json']);
+const GRAPHIQL_OPTIONS = { title: 'authgate', defaultQuery: EXAMPLE_DOCUMENT };
+
+/** Headers on every response; the GraphiQL page replaces the CSP with its own. */
+function securityHeaders(hstsMaxAgeS: number): Array<[string, string]> {
+  const headers: Array<[string, string]> = [
+    ['x-content-type-options', 'nosniff'],
+    ['referrer-policy', 'no-referrer'],
+    // Nothing here is a page to load resources or to be framed: JSON is never a document.
+    ['content-security-policy', "default-src 'none'; frame-ancestors 'none'"],
+    ['x-frame-options', 'DENY'],
+  ];
+  if (hstsMaxAgeS > 0) headers.push(['strict-transport-security', `max-age=${hstsMaxAgeS}`]);
+  return headers;
+}
+
+/**
+ * CORS for the configured origins (null: any). A listed origin is echoed without
+ * Access-Control-Allow-Credentials: the API reads no cookies, so no credentialed request is
+ * ever needed. Any other origin gets no CORS header at all, so its browser reads nothing.
+ */
+function corsFor(origins: string[] | null): (request: Request) => CORSOptions {
+  return (request) => {
+    const origin = request.headers.get('origin');
+    if (origin === null || (origins !== null && !origins.includes(origin))) return false;
+    return { origin: [origin], methods: ['GET', 'POST'], credentials: false };
+  };
+}
+
+const CODE_BY_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 429: 'RATE_LIMITED' };
+
+/**
+ * Yoga's own answers brought to the gateway's HTTP contract: the GraphiQL page runs under its
+ * own CSP, CORS answers vary by Origin, and a 4xx yoga leaves without a JSON error (406 for an
+ * Accept it cannot serve, 404/415 should one get past the router) gets one.
+ */
+function useHttpContract(graphiqlCsp: () => string): Plugin {
+  return {
+    onResponse({ response, setResponse, fetchAPI }) {
+      const vary = response.headers.get('vary');
+      if (!/(^|,)\s*origin\s*(,|$)/i.test(vary ?? ''))
+        response.headers.set('vary', vary ? `${vary}, Origin` : 'Origin');
+      const type = response.headers.get('content-type') ?? '';
+      if (type.startsWith('text/html')) {
+        response.headers.set('content-security-policy', graphiqlCsp());
+        return;
+      }
+      if (response.status < 400 || response.status >= 500 || type.includes('json')) return;
+      const headers = new fetchAPI.Headers(response.headers);
+      headers.set('content-type', 'application/json; charset=utf-8');
+      headers.delete('content-length');
+      const code = CODE_BY_STATUS[response.status] ?? 'BAD_USER_INPUT';
+      const message = `${STATUS_CODES[response.status] ?? 'Bad request'}.`;
+      setResponse(
+        new fetchAPI.Response(JSON.stringify(graphqlError(message, code)), { status: response.status, headers }),
+      );
+    },
+  };
+}
+
+/**
+ * The bundled GraphiQL page, rendered on first use, and the CSP it runs under: its inline
+ * script by hash (no other script, no eval), Monaco's workers from the blob: URLs that script
+ * makes, requests to this origin only, never framed. Styles need 'unsafe-inline': Monaco and
+ * GraphiQL insert <style> elements and style attributes at run time, which no hash can name.
+ */
+function bundledGraphiQL(): { html: () => string; csp: () => string } {
+  let page: { html: string; csp: string } | undefined;
+  const build = (): { html: string; csp: string } => {
+    const html = renderGraphiQL(GRAPHIQL_OPTIONS);
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
+      (m) => `'sha256-${sha256(m[1] ?? '').toString('base64')}'`,
+    );
+    const csp = [
+      "default-src 'none'",
+      `script-src ${scripts.join(' ')}`,
+      "style-src 'unsafe-inline'",
+      'img-src data:',
+      'font-src data:',
+      'worker-src blob:',
+      "connect-src 'self'",
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join('; ');
+    return { html, csp };
+  };
+  return {
+    html: () => {
+      page ??= build();
+      return page.html;
+    },
+    csp: () => {
+      page ??= build();
+      return page.csp;
+    },
+  };
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** Whether `header` is `Bearer <secret>`; digests are compared, so in constant time whatever the length. */
+function bearerMatches(header: string | undefined, secretDigest: Buffer): boolean {
+  const given = /^Bearer +(\S+) *$/i.exec(header ?? '')?.[1];
+  return given !== undefined && timingSafeEqual(sha256(given), secretDigest);
+}
 
 function graphqlError(message: string, code: string) {
   return { errors: [{ message, extensions: { code } }] };
