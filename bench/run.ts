@@ -237,6 +237,9 @@ async function main(): Promise<number> {
     RATE_LIMIT_SIGNUP_IP_MAX: limit,
     RATE_LIMIT_TOKEN_IP_MAX: limit,
     RATE_LIMIT_SIGNIN_EMAIL_MAX: limit,
+    RATE_LIMIT_SIGNIN_EMAIL_CEILING: limit,
+    // Production serves /metrics only behind a token; the bench reads the event-loop lag there.
+    METRICS_TOKEN: BENCH_METRICS_TOKEN,
   };
   const gateway = startNode('gateway', 'src/main.ts', [], gatewayEnv, GATEWAY_NODE_ARGS);
   const gwBase = `http://127.0.0.1:${gwPort}`;
@@ -644,6 +647,8 @@ async function main(): Promise<number> {
 
 const mb = (bytes: number | null | undefined) => (bytes ? (bytes / 2 ** 20).toFixed(0) : '-');
 
+const BENCH_METRICS_TOKEN = randomBytes(24).toString('base64url');
+
 type Scraped = { lagP99: number | null; heapUsed: number; heapTotal: number };
 /** GET /metrics of the gateway; reading it also resets prom-client's event-loop histogram. */
 async function scrapeMetrics(base: string): Promise<Scraped> {
@@ -652,7 +657,12 @@ async function scrapeMetrics(base: string): Promise<Scraped> {
     return m ? Number(m[1]) : null;
   };
   try {
-    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const text = await (
+      await fetch(`${base}/metrics`, {
+        headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` },
+        signal: AbortSignal.timeout(5000),
+      })
+    ).text();
     return {
       lagP99: value(text, 'nodejs_eventloop_lag_p99_seconds'),
       heapUsed: value(text, 'nodejs_heap_size_used_bytes') ?? 0,
@@ -857,6 +867,7 @@ async function countRoundTrips(adminUrl: string, token: string, limit: string): 
         RATE_LIMIT_SIGNUP_IP_MAX: limit,
         RATE_LIMIT_TOKEN_IP_MAX: limit,
         RATE_LIMIT_SIGNIN_EMAIL_MAX: limit,
+        RATE_LIMIT_SIGNIN_EMAIL_CEILING: limit,
       }),
       adminUrl,
       {
