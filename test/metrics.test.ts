@@ -26,7 +26,7 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/authgate_auth_events_total\{event="signUp",outcome="ok"\} 1/);
     expect(text).toMatch(/authgate_auth_events_total\{event="signIn",outcome="INVALID_CREDENTIALS"\} 1/);
     expect(text).toMatch(/authgate_auth_events_total\{event="signIn",outcome="RATE_LIMITED"\} 1/);
-    expect(text).toMatch(/authgate_rate_limit_hits_total\{limit="signin_email"\} 1/);
+    expect(text).toMatch(/authgate_rate_limit_hits_total\{limit="signin_pair"\} 1/);
     expect(text).toMatch(/authgate_db_connections_in_use \d+/);
     expect(text).toMatch(/nodejs_eventloop_lag_p99_seconds \d/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);

@@ -160,10 +160,26 @@ describe('npm start without DATABASE_URL', () => {
       }
       expect(link?.[1]).toBe(mail);
       const token = new URL(link![2]!).searchParams.get('token');
-      const signedIn = await gql(first.base, 'mutation V($t: String!) { verifyMagicLink(token: $t) { user { id } } }', {
-        t: token,
-      });
+      const signedIn = await gql(
+        first.base,
+        'mutation V($t: String!) { verifyMagicLink(token: $t) { accessToken user { id } } }',
+        {
+          t: token,
+        },
+      );
       expect(signedIn.data!.verifyMagicLink.user.id).toBe(up.data!.signUp.user.id);
+      // The link was the address's first proof: the password set before it is gone, and
+      // the session the link made (a fresh sign-in) sets one again.
+      expect(
+        (await gql(first.base, SIGN_IN, { input: { email: mail, password: PASSWORD } })).errors?.[0]?.extensions?.code,
+      ).toBe('INVALID_CREDENTIALS');
+      const reset = await gql(
+        first.base,
+        'mutation U($input: UpdateUserInput!) { updateUser(input: $input) { id } }',
+        { input: { password: PASSWORD } },
+        signedIn.data!.verifyMagicLink.accessToken,
+      );
+      expect(reset.errors).toBeUndefined();
     },
     READY_WITHIN_MS + 10_000,
   );

@@ -19,14 +19,14 @@ export function createAdminService(db: Db) {
   const byId = async (id: string) => (await db.select().from(users).where(eq(users.id, id)))[0];
 
   return {
-    /** Newest first; `search` matches email substrings, case-insensitively. */
+    /** Newest first; `search` matches substrings of the email or the pending one, case-insensitively. */
     async listUsers(opts: { first: number; after: { createdAt: string; id: string } | null; search: string | null }) {
       const pattern = opts.search ? `%${opts.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
       const rows: UserPageRow[] = await db
         .select({ ...getTableColumns(users), cursorTs: sql<string>`${users.createdAt}::text` })
         .from(users)
         .where(
-          sql`${pattern === null ? sql`true` : sql`${users.email} like ${pattern}`}
+          sql`${pattern === null ? sql`true` : sql`(${users.email} like ${pattern} or ${users.pendingEmail} like ${pattern})`}
               and ${
                 opts.after === null
                   ? sql`true`
