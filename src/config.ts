@@ -92,6 +92,10 @@ const EnvSchema = z.object({
   SERVICE_ROLE_TOKEN_TTL_S: int(10 * 365 * 24 * 3600, 60),
   PG_SETTINGS_POSTGRAPHILE: bool(false),
 
+  // The key that seals private signing keys in the database, kept outside it (README "Keys at rest").
+  SECRETS_KEY: z.string().min(32, 'SECRETS_KEY must be at least 32 characters').optional(),
+  SECRETS_KEY_PREVIOUS: z.string().min(32, 'SECRETS_KEY_PREVIOUS must be at least 32 characters').optional(),
+
   ARGON2_MEMORY_KIB: int(19_456, 1024),
   ARGON2_TIME_COST: int(2, 1),
   ARGON2_PARALLELISM: int(1, 1),
@@ -160,6 +164,8 @@ export type Config = {
     prepare: boolean;
   };
   jwt: { alg: 'ES256' | 'HS256'; secret: string | undefined; issuer: string; accessTtlS: number; keysReloadS: number };
+  /** Unset key: the file DATA_DIR/secrets.key, created on first use. `previous` only opens (rotation). */
+  secretsKey: { current: string | undefined; previous: string | undefined };
   refresh: { ttlS: number; reuseIntervalS: number };
   sessions: { timeboxS: number; inactivityTimeoutS: number };
   serviceRoleTokenTtlS: number;
@@ -264,6 +270,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!httpUrl.safeParse(u).success)
       throw new ConfigError('invalid OIDC_REDIRECT_URLS: each entry is an http(s) URL');
   }
+  // A previous key alone would make this instance re-seal every row with the key file of its
+  // own disk, which no other instance has: a half-done rotation is refused instead.
+  if (e.SECRETS_KEY_PREVIOUS !== undefined && e.SECRETS_KEY === undefined) {
+    throw new ConfigError('invalid SECRETS_KEY_PREVIOUS: set SECRETS_KEY (the new key) beside it');
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -288,6 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       accessTtlS: e.ACCESS_TOKEN_TTL_S,
       keysReloadS: e.SIGNING_KEYS_RELOAD_S,
     },
+    secretsKey: { current: e.SECRETS_KEY, previous: e.SECRETS_KEY_PREVIOUS },
     refresh: { ttlS: e.REFRESH_TOKEN_TTL_S, reuseIntervalS: e.REFRESH_REUSE_INTERVAL_S },
     sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
     serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,

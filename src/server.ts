@@ -20,7 +20,7 @@ import { type BrowserAnswer, createOidcBroker } from './auth/oidc.js';
 import { createPasswordHasher } from './auth/password.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { type AuthService, createAuthService } from './auth/service.js';
-import { createKeyStore } from './auth/signing-keys.js';
+import { createKeyStore, loadSealingKeys } from './auth/signing-keys.js';
 import type { Config } from './config.js';
 import { type Context, type ContextDeps, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
@@ -59,7 +59,9 @@ export async function createGateway(
   adminUrl: string,
   opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream } = {},
 ): Promise<Gateway> {
-  const secrets = await migrateAndProvision(adminUrl);
+  const log = createLogger(config.logLevel, opts.logDestination);
+  const sealing = loadSealingKeys(config, (line) => log.warn(line));
+  const secrets = await migrateAndProvision(adminUrl, sealing);
   const base = config.db.poolUrl ?? adminUrl;
   const appUrl = loginUrl(base, secrets.app.role, secrets.app.password);
   const pools = createPools(
@@ -69,7 +71,7 @@ export async function createGateway(
   );
   const keys =
     config.jwt.alg === 'ES256'
-      ? createKeyStore(pools.authSql, config.jwt.accessTtlS, config.jwt.keysReloadS)
+      ? createKeyStore(pools.authSql, sealing, config.jwt.accessTtlS, config.jwt.keysReloadS)
       : undefined;
   await keys?.ready();
   const discover = createDiscovery();
@@ -80,7 +82,6 @@ export async function createGateway(
     external: config.trustedIssuers.length > 0 ? createExternalVerifier(config.trustedIssuers, discover) : undefined,
   });
   const metrics = createMetrics();
-  const log = createLogger(config.logLevel, opts.logDestination);
   const limiter = createRateLimiter(pools.authSql, config.rateLimits, metrics.rateLimited);
   const grants = createGrants({ tokens, config });
   const passwords = createPasswordHasher(config.argon2);

@@ -110,7 +110,7 @@ describe('rate limits', () => {
 
   it('counts attempts in Postgres, so a second instance on the same database shares them', async () => {
     const second: Gateway = await createGateway(
-      loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...LIMITS, TRUST_PROXY: 'true' }),
+      loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...LIMITS, TRUST_PROXY: 'true', SECRETS_KEY: t.secretsKey }),
       t.dbUrl,
     );
     const port = await second.listen(0, '127.0.0.1');

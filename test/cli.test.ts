@@ -18,7 +18,7 @@ describe('npx authgate', () => {
   const cliWith = async (env: Record<string, string>, ...args: string[]) => {
     try {
       const { stdout, stderr } = await run('node', ['bin/authgate.mjs', ...args], {
-        env: { ...process.env, DATABASE_URL: t.dbUrl, ...env },
+        env: { ...process.env, DATABASE_URL: t.dbUrl, SECRETS_KEY: t.secretsKey, ...env },
         timeout: 60_000,
       });
       return { code: 0, stdout, stderr };

@@ -17,6 +17,8 @@ export type TestGateway = {
   /** Superuser connection to this file's own database, for setup and SQL-level checks. */
   admin: postgres.Sql;
   dbUrl: string;
+  /** The SECRETS_KEY this gateway seals its private keys with: a second gateway or the CLI on `dbUrl` needs it. */
+  secretsKey: string;
   queries: string[];
   gql: <T = Record<string, any>>(
     query: string,
@@ -49,6 +51,8 @@ export async function startGateway(
     // Suites make far more sign-ups from 127.0.0.1 than a real client; the rate-limit tests
     // turn the limits on explicitly.
     ...NO_RATE_LIMITS,
+    // A key of its own, so no test writes DATA_DIR/secrets.key into the working tree.
+    SECRETS_KEY: randomBytes(32).toString('base64url'),
     ...env,
   });
   const queries: string[] = [];
@@ -65,6 +69,7 @@ export async function startGateway(
     gateway,
     admin,
     dbUrl,
+    secretsKey: config.secretsKey.current!,
     queries,
     gql: async (query, variables, token, headers) => {
       const res = await fetch(url, {

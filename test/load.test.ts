@@ -131,7 +131,10 @@ describe('two instances on one database', () => {
   let bUrl: string;
   beforeAll(async () => {
     a = await startGateway();
-    b = await createGateway(loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...NO_RATE_LIMITS }), a.dbUrl);
+    b = await createGateway(
+      loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...NO_RATE_LIMITS, SECRETS_KEY: a.secretsKey }),
+      a.dbUrl,
+    );
     bUrl = `http://127.0.0.1:${await b.listen(0, '127.0.0.1')}/graphql`;
   });
   afterAll(async () => {

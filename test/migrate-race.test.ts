@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { expect, it } from 'vitest';
+import { loadSealingKeys } from '../src/auth/signing-keys.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { migrateAndProvision } from '../src/db/migrate.js';
 import { freePort } from './ports.js';
@@ -25,7 +27,12 @@ it('migrates three databases of a fresh cluster at once', { timeout: 60_000 }, a
       urls.push(u.toString());
     }
     await admin.end();
-    const outcomes = await Promise.allSettled(urls.map((u) => migrateAndProvision(u)));
+    const sealing = loadSealingKeys({
+      secretsKey: { current: randomBytes(32).toString('base64url'), previous: undefined },
+      dataDir: dir,
+      env: 'test',
+    });
+    const outcomes = await Promise.allSettled(urls.map((u) => migrateAndProvision(u, sealing)));
     expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok'))).toEqual(['ok', 'ok', 'ok']);
   } finally {
     await pg.stop();

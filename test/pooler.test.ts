@@ -94,6 +94,7 @@ describe.skipIf(!PGBOUNCER)('behind PgBouncer in transaction mode', () => {
       NODE_ENV: 'test',
       LOG_LEVEL: 'silent',
       ...NO_RATE_LIMITS,
+      SECRETS_KEY: t.secretsKey,
       DATABASE_POOL_URL: `postgres://127.0.0.1:${port}/${dbName}`,
       // Debian's PgBouncer (1.18) carries no prepared statements in transaction mode.
       DB_PREPARE: 'false',

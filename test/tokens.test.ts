@@ -56,7 +56,7 @@ describe('ES256 (default)', () => {
     const oldKid = decodeProtectedHeader(s.accessToken).kid;
     // The npm script, against this test's database.
     const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/cli.ts', 'keys:rotate'], {
-      env: { ...process.env, DATABASE_URL: t.dbUrl },
+      env: { ...process.env, DATABASE_URL: t.dbUrl, SECRETS_KEY: t.secretsKey },
       timeout: 60_000,
     });
     expect(stdout).toMatch(/new signing key/);
@@ -109,7 +109,7 @@ describe('ES256 (default)', () => {
 
   it('prints a service-role JWT with npm run keys:service-role that opens the admin fields', async () => {
     const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/cli.ts', 'keys:service-role'], {
-      env: { ...process.env, DATABASE_URL: t.dbUrl },
+      env: { ...process.env, DATABASE_URL: t.dbUrl, SECRETS_KEY: t.secretsKey },
       timeout: 60_000,
     });
     const token = stdout.trim();

@@ -1,12 +1,4 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  hkdfSync,
-  randomBytes,
-  randomInt,
-  randomUUID,
-} from 'node:crypto';
+import { createHmac, randomInt, randomUUID } from 'node:crypto';
 import { and, asc, count, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import { HOTP, Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
@@ -21,6 +13,7 @@ import {
   users,
 } from '../db/schema.js';
 import { isUuid } from './access-token.js';
+import { constantTimeEqual, deriveKey, secretBox } from './crypto.js';
 import { AuthError, badInput } from './errors.js';
 import type { createGrants } from './grants.js';
 import { type RateLimiter, reauthChecks } from './rate-limit.js';
@@ -77,7 +70,7 @@ export function createMfaService(deps: {
   const { db, grants, limiter, issuer } = deps;
   // Separate keys per use, so neither the secret box nor the code hashes share a key with
   // anything else derived from the same server secret.
-  const box = secretBox(deriveKey(deps.secretKey, 'authgate mfa totp secret'));
+  const box = totpBox(deriveKey(deps.secretKey, 'authgate mfa totp secret'));
   const recoveryKey = deriveKey(deps.secretKey, 'authgate mfa recovery code');
   const recoveryHash = (userId: string, code: string) =>
     createHmac('sha256', recoveryKey).update(`${userId}:${code}`).digest('hex');
@@ -361,34 +354,14 @@ const toView = (r: MfaFactorRow): MfaFactorView => ({
 /** Binds a ciphertext to its row: a secret copied into another user's factor does not open. */
 const aadOf = (userId: string, factorId: string) => `mfa_factors:${userId}:${factorId}`;
 
-function deriveKey(secretKey: string, info: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secretKey, Buffer.alloc(0), info, 32));
-}
-
-/** AES-256-GCM, stored as v1:<iv>:<tag>:<ciphertext> in base64url; the version leaves room for a new key. */
-function secretBox(key: Buffer) {
+/** The generic box (src/auth/crypto.ts) with TOTP's error label, opening to an otpauth Secret. */
+function totpBox(key: Buffer) {
+  const box = secretBox(key, 'mfa secret');
   return {
-    seal(plain: Buffer, aad: string): string {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(Buffer.from(aad));
-      const ct = Buffer.concat([cipher.update(plain), cipher.final()]);
-      return ['v1', iv, cipher.getAuthTag(), ct]
-        .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
-        .join(':');
-    },
+    seal: box.seal,
     open(stored: string, aad: string): Secret {
-      const [version, iv, tag, ct] = stored.split(':');
-      if (version !== 'v1' || !iv || !tag || !ct) throw new Error('mfa secret: unknown format');
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
-          .setAAD(Buffer.from(aad))
-          .setAuthTag(Buffer.from(tag, 'base64url'));
-        const plain = Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]);
-        return new Secret({ buffer: plain.buffer.slice(plain.byteOffset, plain.byteOffset + plain.byteLength) });
-      } catch {
-        // The key changed or the row was tampered with; the cause names nothing secret.
-        throw new Error('mfa secret: cannot be decrypted');
-      }
+      const plain = box.open(stored, aad);
+      return new Secret({ buffer: plain.buffer.slice(plain.byteOffset, plain.byteOffset + plain.byteLength) });
     },
   };
 }
@@ -406,13 +379,6 @@ export function matchingStep(secret: Secret, code: string, nowMs: number, lastUs
     if (found === null && constantTimeEqual(expected, code)) found = step;
   }
   return found;
-}
-
-function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }
 
 /** Six digits; spaces, as apps show "123 456", are ignored. */

@@ -1,5 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type postgres from 'postgres';
+import type { Config } from '../config.js';
+import { deriveKey, type SecretBox, secretBox } from './crypto.js';
 
 export type SigningKey = { kid: string; key: CryptoKey };
 
@@ -17,8 +22,17 @@ export type KeyStore = {
   stop: () => void;
 };
 
+/**
+ * What seals the private keys in auth.signing_keys: a key kept outside the database, so a copy
+ * of the database (a backup, a replica, a role that can read auth.*) holds no usable private
+ * key. `previous` only opens, while the key is being rotated; `source` says where `current`
+ * came from, for error messages (never the key itself).
+ */
+export type SealingKeys = { current: SecretBox; previous: SecretBox | null; source: string };
+
 // JWKs come back as text and are parsed here: drizzle swaps the json parsers of clients it wraps.
-type Row = { kid: string; public_jwk: string; private_jwk: string; retired: boolean };
+// private_jwk is set only on rows an older version wrote; start-up seals them.
+type Row = { kid: string; public_jwk: string; private_jwk: string | null; sealed: string | null; retired: boolean };
 
 // Another instance may rotate at any time; an unknown kid triggers a reload, but at most
 // this often, so a stream of forged kids cannot turn into a stream of queries.
@@ -30,14 +44,21 @@ const JWKS_MAX_AGE_MS = 2_000;
  * ES256 keys kept in auth.signing_keys, so every instance signs and verifies with the same
  * set. A retired key keeps verifying for one access-token lifetime, then leaves the set.
  */
-export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEveryS = 60): KeyStore {
+export function createKeyStore(
+  sql: postgres.Sql,
+  sealing: SealingKeys,
+  accessTtlS: number,
+  reloadEveryS = 60,
+): KeyStore {
   const reloadEveryMs = reloadEveryS * 1000;
   let loaded: Promise<{ current: SigningKey; verifiers: Map<string, CryptoKey>; jwks: JWK[] }> | undefined;
   let loadedAt = 0;
+  let signer: SigningKey | undefined;
 
   const load = async () => {
     const rows = await sql<Row[]>`
-      select kid, public_jwk::text, private_jwk::text, retired_at is not null as retired from auth.signing_keys
+      select kid, public_jwk::text, private_jwk::text, sealed_private_jwk as sealed, retired_at is not null as retired
+      from auth.signing_keys
       where alg = 'ES256' and (retired_at is null or retired_at > now() - make_interval(secs => ${accessTtlS}))
       order by created_at desc`;
     const active = rows.find((r) => !r.retired);
@@ -49,11 +70,14 @@ export function createKeyStore(sql: postgres.Sql, accessTtlS: number, reloadEver
       verifiers.set(r.kid, (await importJWK(jwk, 'ES256')) as CryptoKey);
       jwks.push(jwk);
     }
-    return {
-      current: { kid: active.kid, key: (await importJWK(JSON.parse(active.private_jwk) as JWK, 'ES256')) as CryptoKey },
-      verifiers,
-      jwks,
-    };
+    // Only the signing key is opened, and only when it changes: an instance started before
+    // SECRETS_KEY was rotated keeps signing after the others re-sealed its row.
+    const current =
+      signer?.kid === active.kid
+        ? signer
+        : { kid: active.kid, key: (await importJWK(privateJwkOf(sealing, active), 'ES256')) as CryptoKey };
+    signer = current;
+    return { current, verifiers, jwks };
   };
 
   // Stale-while-revalidate: once a set is loaded, callers get it at once and a reload runs
@@ -124,20 +148,130 @@ export async function newSigningKey(): Promise<{ kid: string; publicJwk: JWK; pr
 }
 
 /** Makes a new signing key current and retires the others (they verify until their tokens expire). */
-export async function rotateSigningKey(sql: postgres.Sql): Promise<string> {
+export async function rotateSigningKey(sql: postgres.Sql, sealing: SealingKeys): Promise<string> {
   const key = await newSigningKey();
   // JSON goes as a text parameter cast to jsonb: postgres.js would serialize a parameter it
   // infers as jsonb with its json serializer, which drizzle replaces on clients it wraps.
   await sql.begin(async (tx) => {
     await tx`update auth.signing_keys set retired_at = now() where retired_at is null`;
-    await tx`insert into auth.signing_keys (kid, alg, public_jwk, private_jwk)
-             values (${key.kid}, 'ES256', ${JSON.stringify(key.publicJwk)}::text::jsonb, ${JSON.stringify(key.privateJwk)}::text::jsonb)`;
+    await tx`insert into auth.signing_keys (kid, alg, public_jwk, sealed_private_jwk)
+             values (${key.kid}, 'ES256', ${JSON.stringify(key.publicJwk)}::text::jsonb,
+                     ${sealing.current.seal(JSON.stringify(key.privateJwk), aadOf(key.kid))})`;
   });
   return key.kid;
 }
 
 /** The first key, when there is none yet (start-up, under the migration lock). */
-export async function ensureSigningKey(sql: postgres.Sql): Promise<void> {
+export async function ensureSigningKey(sql: postgres.Sql, sealing: SealingKeys): Promise<void> {
   const [row] = await sql`select 1 from auth.signing_keys where retired_at is null limit 1`;
-  if (!row) await rotateSigningKey(sql);
+  if (!row) await rotateSigningKey(sql, sealing);
+}
+
+/**
+ * Start-up, under the migration lock: seals the plain-text private keys older versions wrote,
+ * and re-seals with SECRETS_KEY the ones sealed with SECRETS_KEY_PREVIOUS. All rows or none;
+ * a row neither key opens stops start-up with an error naming its kid.
+ */
+export async function sealSigningKeys(sql: postgres.Sql, sealing: SealingKeys): Promise<void> {
+  await sql.begin(async (tx) => {
+    const rows = await tx<Row[]>`
+      select kid, public_jwk::text, private_jwk::text, sealed_private_jwk as sealed, retired_at is not null as retired
+      from auth.signing_keys order by created_at for update`;
+    for (const r of rows) {
+      let plain: string;
+      if (r.sealed !== null) {
+        const opened = openSealed(sealing, r.kid, r.sealed);
+        if (!opened.withPrevious && r.private_jwk === null) continue;
+        plain = opened.plain;
+      } else if (r.private_jwk !== null) {
+        plain = r.private_jwk;
+      } else {
+        throw new Error(`signing key ${r.kid} has no private key`);
+      }
+      await tx`update auth.signing_keys
+               set sealed_private_jwk = ${sealing.current.seal(plain, aadOf(r.kid))}, private_jwk = null
+               where kid = ${r.kid}`;
+    }
+  });
+}
+
+/** A sealed private key, opened (what the tests and the key store read). */
+export function openPrivateJwk(sealing: SealingKeys, kid: string, sealed: string): JWK {
+  return JSON.parse(openSealed(sealing, kid, sealed).plain) as JWK;
+}
+
+/**
+ * The sealing keys from the configuration: SECRETS_KEY (and SECRETS_KEY_PREVIOUS), else the
+ * file DATA_DIR/secrets.key, created on first use so a fresh `npm start` needs no set-up.
+ * In production the file is a fallback worth a warning, never a reason to refuse to start.
+ */
+export function loadSealingKeys(
+  config: Pick<Config, 'secretsKey' | 'dataDir' | 'env'>,
+  warn: (line: string) => void = () => {},
+): SealingKeys {
+  // One purpose label, so other uses of the same key later derive other AES keys.
+  const box = (key: string) => secretBox(deriveKey(key, 'authgate signing keys at rest'), 'signing key');
+  const previous = config.secretsKey.previous ? box(config.secretsKey.previous) : null;
+  if (config.secretsKey.current) return { current: box(config.secretsKey.current), previous, source: 'SECRETS_KEY' };
+  const file = keyFile(config.dataDir);
+  if (config.env === 'production') {
+    warn(
+      `SECRETS_KEY is not set: private signing keys are sealed with the key in ${file.path}; set SECRETS_KEY ` +
+        '(README "Keys at rest") and keep it out of database backups',
+    );
+  }
+  return { current: box(file.key), previous, source: `the key in ${file.path}${file.created ? ' (created now)' : ''}` };
+}
+
+/** Binds a sealed private key to its row: copied into another row, it does not open. */
+const aadOf = (kid: string) => `auth.signing_keys:${kid}`;
+
+function openSealed(sealing: SealingKeys, kid: string, sealed: string): { plain: string; withPrevious: boolean } {
+  for (const [box, withPrevious] of [
+    [sealing.current, false],
+    [sealing.previous, true],
+  ] as const) {
+    if (!box) continue;
+    try {
+      return { plain: box.open(sealed, aadOf(kid)).toString('utf8'), withPrevious };
+    } catch {
+      // a wrong key or a tampered row: try the next key, then say which row
+    }
+  }
+  throw new Error(
+    `signing key ${kid} in auth.signing_keys cannot be opened with ${sealing.source}` +
+      `${sealing.previous ? ' nor with SECRETS_KEY_PREVIOUS' : ''}: set SECRETS_KEY_PREVIOUS to the key that sealed it ` +
+      '(beside the new SECRETS_KEY), or SECRETS_KEY back to that key; README "Keys at rest" says what to do if it is lost',
+  );
+}
+
+function privateJwkOf(sealing: SealingKeys, row: Row): JWK {
+  if (row.sealed !== null) return openPrivateJwk(sealing, row.kid, row.sealed);
+  // Written by an older version during a rolling upgrade; the next start-up seals it.
+  if (row.private_jwk !== null) return JSON.parse(row.private_jwk) as JWK;
+  throw new Error(`signing key ${row.kid} has no private key`);
+}
+
+/** The key file's contents, created (mode 0600) when missing; never logged. */
+function keyFile(dataDir: string): { key: string; path: string; created: boolean } {
+  const path = resolve(dataDir, 'secrets.key');
+  let created = false;
+  if (!existsSync(path)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Written aside, then linked into place: link fails if the file exists, so instances
+    // starting together on one DATA_DIR all end up with the same key, never a half-written one.
+    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    writeFileSync(temp, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      linkSync(temp, path);
+      created = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      unlinkSync(temp);
+    }
+  }
+  const key = readFileSync(path, 'utf8').trim();
+  if (key.length < 32) throw new Error(`${path} must hold a key of at least 32 characters`);
+  return { key, path, created };
 }

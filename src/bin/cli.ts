@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createAccessTokens } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
-import { createKeyStore, rotateSigningKey } from '../auth/signing-keys.js';
+import { createKeyStore, loadSealingKeys, rotateSigningKey, type SealingKeys } from '../auth/signing-keys.js';
+import type { Config } from '../config.js';
 import { migrateAndProvision } from '../db/migrate.js';
 import { formatFindings, runDoctor } from '../doctor.js';
 import { createGateway } from '../server.js';
@@ -82,9 +83,10 @@ const COMMANDS: Record<string, Command> = {
     usage: 'authgate keys:rotate',
     options: {},
     run: () =>
-      withAdminSql(async (sql, url) => {
-        await migrateAndProvision(url);
-        console.log(`new signing key ${await rotateSigningKey(sql)}`);
+      withAdminSql(async (sql, url, config) => {
+        const sealing = sealingKeys(config);
+        await migrateAndProvision(url, sealing);
+        console.log(`new signing key ${await rotateSigningKey(sql, sealing)}`);
         return 0;
       }),
   },
@@ -94,8 +96,9 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     run: () =>
       withAdminSql(async (sql, url, config) => {
-        const secrets = await migrateAndProvision(url);
-        const keys = config.jwt.alg === 'ES256' ? createKeyStore(sql, config.jwt.accessTtlS) : undefined;
+        const sealing = sealingKeys(config);
+        const secrets = await migrateAndProvision(url, sealing);
+        const keys = config.jwt.alg === 'ES256' ? createKeyStore(sql, sealing, config.jwt.accessTtlS) : undefined;
         try {
           const tokens = createAccessTokens({
             mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
@@ -114,8 +117,8 @@ const COMMANDS: Record<string, Command> = {
     usage: 'authgate db:migrate',
     options: {},
     run: () =>
-      withAdminSql(async (_sql, url) => {
-        await migrateAndProvision(url);
+      withAdminSql(async (_sql, url, config) => {
+        await migrateAndProvision(url, sealingKeys(config));
         console.log('migrations applied');
         return 0;
       }),
@@ -151,6 +154,11 @@ async function withGateway(fn: (g: Awaited<ReturnType<typeof createGateway>>) =>
       await g.close();
     }
   });
+}
+
+/** The key that seals private signing keys: the same SECRETS_KEY (or DATA_DIR) as the gateway's. */
+function sealingKeys(config: Config): SealingKeys {
+  return loadSealingKeys(config, (line) => console.warn(`authgate: ${line}`));
 }
 
 async function findUser(g: Awaited<ReturnType<typeof createGateway>>, v: Values): Promise<string> {

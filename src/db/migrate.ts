@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { ensureSigningKey } from '../auth/signing-keys.js';
+import { ensureSigningKey, type SealingKeys, sealSigningKeys } from '../auth/signing-keys.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -24,11 +24,12 @@ export type Provisioned = {
 };
 
 /**
- * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist and the
- * login role can sign in with its password. Serialised by an advisory lock so that several
- * instances starting together do not race.
+ * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist, the
+ * login role can sign in with its password, and every private signing key is sealed with
+ * the current key of `sealing`. Serialised by an advisory lock so that several instances
+ * starting together do not race.
  */
-export async function migrateAndProvision(adminUrl: string): Promise<Provisioned> {
+export async function migrateAndProvision(adminUrl: string, sealing: SealingKeys): Promise<Provisioned> {
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     await sql`select pg_advisory_lock(hashtext('authgate:migrate'))`;
@@ -43,7 +44,8 @@ export async function migrateAndProvision(adminUrl: string): Promise<Provisioned
       ] as const) {
         await sql`select authgate_private.ensure_login_role(${login.role}, ${scramVerifier(login.password)}, ${group})`;
       }
-      await ensureSigningKey(sql);
+      await sealSigningKeys(sql, sealing);
+      await ensureSigningKey(sql, sealing);
       return {
         app,
         auth,
