@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { loadSealingKeys } from '../src/auth/signing-keys.js';
+import { loadSealingKeys, provisionSigningKeys } from '../src/auth/signing-keys.js';
 import { loginUrl } from '../src/db/client.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { migrateAndProvision } from '../src/db/migrate.js';
@@ -23,7 +23,7 @@ try {
     dataDir: dir,
     env: 'test',
   });
-  const secrets = await migrateAndProvision(db.url, sealing);
+  const secrets = await migrateAndProvision(db.url, provisionSigningKeys(sealing));
   const admin = postgres(db.url, { max: 1, onnotice: () => {} });
   const [user] = await admin`insert into auth.users (email) values ('bench@example.com') returning id`;
   const [session] = await admin`insert into auth.sessions (user_id) values (${user!.id}) returning id`;

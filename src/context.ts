@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type postgres from 'postgres';
 import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
@@ -10,11 +9,12 @@ import { AuthError } from './auth/errors.js';
 import type { ExternalIdentity } from './auth/external.js';
 import type { ExternalUser, IdentityService } from './auth/identities.js';
 import type { MfaService } from './auth/mfa.js';
+import type { ClientInfo } from './auth/model.js';
 import type { OidcBroker } from './auth/oidc.js';
-import type { AuthService, ClientInfo, UserView } from './auth/service.js';
+import type { AuthService } from './auth/service.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js';
+import { createLoaders, type Loaders } from './db/loaders.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
-import type { ProfileRow } from './db/schema.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -49,8 +49,6 @@ export type Services = {
   metrics: Metrics;
   log: Logger;
 };
-
-export type Loaders = ReturnType<typeof createLoaders>;
 
 export type ContextDeps = {
   db: postgres.Sql;
@@ -147,34 +145,6 @@ function earlyError(err: unknown): GraphQLError {
   if (isDatabaseUnavailable(err)) return databaseUnavailableError();
   return new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
-
-/** Per-request batching: every nested lookup of a request is one query per kind. */
-function createLoaders(tx: RequestTx) {
-  return {
-    profile: new DataLoader<string, ProfileRow | null>(async (ids) => {
-      const sql = await tx.sql();
-      const rows = await sql<ProfileRow[]>`
-        select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles where id = any(${ids as string[]}::uuid[])`;
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
-    user: new DataLoader<string, UserView | null>(async (ids) => {
-      const sql = await tx.sql();
-      const rows = await sql<UserView[]>`
-        select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
-               user_metadata as "userMetadata", app_metadata as "appMetadata",
-               email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous",
-               pending_email as "pendingEmail"
-        from auth.visible_users(${ids as string[]}::uuid[])`;
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
-  };
-}
-
-/** public.profiles as ProfileRow; timestamps as Postgres text so cursors keep microseconds. */
-export const PROFILE_COLUMNS = `id, username, full_name as "fullName", avatar_url as "avatarUrl", website,
-  is_public as "isPublic", created_at::text as "createdAt", updated_at::text as "updatedAt"`;
 
 /**
  * The client's address: the socket's, or with `hops` trusted proxies in front, the entry of

@@ -7,24 +7,18 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
-import { type AccessTokens, createAccessTokens } from './auth/access-token.js';
-import { type AdminService, createAdminService } from './auth/admin.js';
-import { createDiscovery } from './auth/discovery.js';
-import { createEmailFlows } from './auth/email-flows.js';
-import { createExternalVerifier } from './auth/external.js';
-import { createGrants } from './auth/grants.js';
-import { createIdentityService } from './auth/identities.js';
-import { type Maintenance, startMaintenance } from './auth/maintenance.js';
-import { createMfaService } from './auth/mfa.js';
-import { type BrowserAnswer, createOidcBroker } from './auth/oidc.js';
-import { createPasswordHasher } from './auth/password.js';
-import { createRateLimiter } from './auth/rate-limit.js';
-import { type AuthService, createAuthService } from './auth/service.js';
-import { createKeyStore, loadSealingKeys } from './auth/signing-keys.js';
+import type { AccessTokens } from './auth/access-token.js';
+import type { AdminService } from './auth/admin.js';
+import { AuthError } from './auth/errors.js';
+import { createAuth } from './auth/index.js';
+import type { Maintenance } from './auth/maintenance.js';
+import type { BrowserAnswer } from './auth/oidc.js';
+import type { AuthService } from './auth/service.js';
+import { loadSealingKeys, provisionSigningKeys } from './auth/signing-keys.js';
 import type { Config } from './config.js';
 import { type Context, type ContextDeps, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
-import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js';
+import { databaseUnavailableError, isDatabaseUnavailable, SessionEndedError } from './db/errors.js';
 import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { schema } from './graphql/index.js';
@@ -61,7 +55,7 @@ export async function createGateway(
 ): Promise<Gateway> {
   const log = createLogger(config.logLevel, opts.logDestination);
   const sealing = loadSealingKeys(config, (line) => log.warn(line));
-  const secrets = await migrateAndProvision(adminUrl, sealing);
+  const secrets = await migrateAndProvision(adminUrl, provisionSigningKeys(sealing));
   const base = config.db.poolUrl ?? adminUrl;
   const appUrl = loginUrl(base, secrets.app.role, secrets.app.password);
   const pools = createPools(
@@ -69,59 +63,18 @@ export async function createGateway(
     config,
     opts.onQuery,
   );
-  const keys =
-    config.jwt.alg === 'ES256'
-      ? createKeyStore(pools.authSql, sealing, config.jwt.accessTtlS, config.jwt.keysReloadS)
-      : undefined;
-  await keys?.ready();
-  const discover = createDiscovery();
-  const tokens = createAccessTokens({
-    mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
-    issuer: config.jwt.issuer,
-    ttlS: config.jwt.accessTtlS,
-    external: config.trustedIssuers.length > 0 ? createExternalVerifier(config.trustedIssuers, discover) : undefined,
-  });
   const metrics = createMetrics();
-  const limiter = createRateLimiter(pools.authSql, config.rateLimits, metrics.rateLimited);
-  const grants = createGrants({ tokens, config });
-  const passwords = createPasswordHasher(config.argon2);
   const mailer = createMailer(config.mail, config.mail.smtpUrl, log);
-  const email = createEmailFlows({
-    db: pools.auth,
-    grants,
-    limiter,
-    passwords,
+  const authPath = await createAuth({
+    pools,
+    config,
+    sealing,
+    secrets,
     mailer,
     log,
-    secretKey: secrets.refreshKey,
-    config,
+    onLimited: metrics.rateLimited,
   });
-  const auth = createAuthService({
-    db: pools.auth,
-    tokens,
-    passwords,
-    limiter,
-    refreshKey: secrets.refreshKey,
-    config,
-    email,
-  });
-  const identities = createIdentityService({
-    db: pools.auth,
-    grants,
-    limiter,
-    providers: config.oidc.providers,
-  });
-  const mfa = createMfaService({
-    db: pools.auth,
-    grants,
-    limiter,
-    secretKey: secrets.refreshKey,
-    issuer: config.mfaIssuer,
-  });
-  const maintenance = startMaintenance(pools.auth, config, log);
-  const oidc = createOidcBroker({ db: pools.auth, config, discover, limiter, log });
-
-  const admin = createAdminService(pools.auth);
+  const { auth, admin, identities, oidc, mfa, email, tokens, keys, maintenance } = authPath;
 
   // Built once: every request's context takes these, nothing per request.
   const contextDeps: ContextDeps = {
@@ -147,7 +100,11 @@ export async function createGateway(
     maskedErrors: {
       isDev: false,
       maskError: (error, message) =>
-        isDatabaseUnavailable(error) ? databaseUnavailableError() : maskError(error, message, false),
+        isDatabaseUnavailable(error)
+          ? databaseUnavailableError()
+          : sessionEnded(error)
+            ? new AuthError('UNAUTHENTICATED')
+            : maskError(error, message, false),
     },
     logging: yogaLogger(log),
     context: ({ request, req }) => createContext(request, req, contextDeps),
@@ -484,4 +441,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error('timeout')), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** A resolver's error that is, underneath, the request's session having ended. */
+function sessionEnded(error: unknown): boolean {
+  const original = (error as { originalError?: unknown }).originalError;
+  return error instanceof SessionEndedError || original instanceof SessionEndedError;
 }

@@ -88,7 +88,9 @@ function cycles(): string[][] {
 
 describe('the import graph of src/', () => {
   it('resolves every relative import to a module that exists', () => {
-    const missing = [...graph].flatMap(([f, deps]) => deps.filter((d) => !graph.has(d)).map((d) => `${rel(f)} -> ${rel(d)}`));
+    const missing = [...graph].flatMap(([f, deps]) =>
+      deps.filter((d) => !graph.has(d)).map((d) => `${rel(f)} -> ${rel(d)}`),
+    );
     expect(missing).toEqual([]);
   });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { expect, it } from 'vitest';
-import { loadSealingKeys } from '../src/auth/signing-keys.js';
+import { loadSealingKeys, provisionSigningKeys } from '../src/auth/signing-keys.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { migrateAndProvision } from '../src/db/migrate.js';
 import { freePort } from './ports.js';
@@ -32,7 +32,7 @@ it('migrates three databases of a fresh cluster at once', { timeout: 60_000 }, a
       dataDir: dir,
       env: 'test',
     });
-    const outcomes = await Promise.allSettled(urls.map((u) => migrateAndProvision(u, sealing)));
+    const outcomes = await Promise.allSettled(urls.map((u) => migrateAndProvision(u, provisionSigningKeys(sealing))));
     expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok'))).toEqual(['ok', 'ok', 'ok']);
   } finally {
     await pg.stop();

@@ -1,4 +1,5 @@
 import { type CryptoKey, decodeJwt, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { isUuid } from '../shared/ids.js';
 import { AuthError } from './errors.js';
 import type { ExternalIdentity, ExternalVerifier } from './external.js';
 import type { KeyStore } from './signing-keys.js';
@@ -53,8 +54,6 @@ export type AccessTokens = {
 // third); bounds the work a stranger can make us do.
 const MAX_TOKEN_LENGTH = 64 * 1024;
 const VERIFIED_CACHE_SIZE = 5000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 
 /**
  * Access tokens with the Supabase claim set. ES256 (kid in the header, keys from the key

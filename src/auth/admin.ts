@@ -4,7 +4,7 @@ import type { Db } from '../db/client.js';
 import { sessions, users } from '../db/schema.js';
 import { releasePendingClaims } from './address-proof.js';
 import { AuthError, badInput, isUniqueViolation } from './errors.js';
-import { toUserView, type UserView } from './service.js';
+import { toUserView, type UserView } from './model.js';
 import { checkMetadata } from './validate.js';
 
 export type AdminService = ReturnType<typeof createAdminService>;

@@ -1,19 +1,16 @@
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
-import type { Config } from '../config.js';
 import type { Db, Tx } from '../db/client.js';
 import { identities, type OneTimeKind, oneTimeTokens, profiles, sessions, type UserRow, users } from '../db/schema.js';
-import type { Logger } from '../log.js';
-import { type Mailer, mailLink } from '../mail/mailer.js';
+import { mailLink } from '../mail/mailer.js';
 import type { NoticeKind } from '../mail/templates.js';
 import { proveAddress, releasePendingClaims } from './address-proof.js';
 import { syncProviders } from './app-metadata.js';
-import { AuthError, isUniqueViolation } from './errors.js';
-import type { createGrants } from './grants.js';
-import type { PasswordHasher } from './password.js';
-import { consumeInOrder, emailSendChecks, type RateLimiter, signInChecks } from './rate-limit.js';
+import type { AuthDeps } from './deps.js';
+import { AuthError, bannedError, isUniqueViolation } from './errors.js';
+import { type AuthPayload, type ClientInfo, isBanned } from './model.js';
+import { consumeInOrder, emailSendChecks, signInChecks } from './rate-limit.js';
 import { hashSecret, looksLikeSecret, randomSecret } from './secret.js';
-import type { AuthPayload, ClientInfo } from './service.js';
 import { checkPassword, normalizeEmail } from './validate.js';
 
 export type EmailFlows = ReturnType<typeof createEmailFlows>;
@@ -31,36 +28,11 @@ const invalidCode = () => new AuthError('INVALID_CREDENTIALS', 'Invalid email or
  * single use (deleted as it is used), stored as a hash, expires after EMAIL_TOKEN_TTL_S and
  * replaces the previous one of its kind; sending is rate-limited per address and client.
  */
-export function createEmailFlows(deps: {
-  db: Db;
-  grants: ReturnType<typeof createGrants>;
-  limiter: RateLimiter;
-  passwords: PasswordHasher;
-  mailer: Mailer;
-  log: Logger;
-  /** Keys the HMAC of six-digit codes. */
-  secretKey: string;
-  config: Pick<Config, 'mail'>;
-}) {
-  const { db, grants, limiter, passwords, mailer, log, config } = deps;
+export function createEmailFlows(deps: AuthDeps) {
+  const { db, grants, limiter, passwords, mailer, config, queue } = deps;
   const codeHash = (userId: string, code: string) =>
-    createHmac('sha256', deps.secretKey).update(`email-otp:${userId}:${code}`).digest('hex');
+    createHmac('sha256', deps.serverKey).update(`email-otp:${userId}:${code}`).digest('hex');
   const minutes = Math.max(1, Math.round(config.mail.tokenTtlS / 60));
-
-  /**
-   * Work a request answers without: the token write and the mail of "send me a link"
-   * requests, so an address with an account answers exactly as fast as one without.
-   */
-  const queued = new Set<Promise<void>>();
-  function later(what: string, job: () => Promise<void>): void {
-    // Started on a later turn of the event loop, so not even building the statement is
-    // paid for before the answer goes out.
-    const run = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(job)
-      .catch((err: unknown) => log.error({ err: (err as Error).message, what }, 'queued mail work failed'))
-      .finally(() => queued.delete(run));
-    queued.add(run);
-  }
 
   /** A fresh token (and code) of `kind` for the user, replacing any earlier one. */
   /** `user` null: a magic link for an address without an account yet (see signInWithOtp). */
@@ -129,8 +101,6 @@ export function createEmailFlows(deps: {
     return row;
   }
 
-  const banned = (u: UserRow) => u.bannedUntil !== null && u.bannedUntil > new Date();
-
   /** The account whose address is `email`: only a held address counts, never a pending one. */
   async function holder(email: string): Promise<UserRow | undefined> {
     return (await db.select().from(users).where(eq(users.email, email)))[0];
@@ -166,7 +136,7 @@ export function createEmailFlows(deps: {
   async function startSession(tx: Tx, userId: string, client: ClientInfo, method: string) {
     const [user] = await tx.update(users).set({ lastSignInAt: sql`now()` }).where(eq(users.id, userId)).returning();
     if (!user) throw invalidToken();
-    if (banned(user)) throw new AuthError('FORBIDDEN', 'This account is banned.');
+    if (isBanned(user)) throw bannedError();
     const { session, refreshToken } = await grants.startSession(tx, user, client, method);
     return grants.grant(tx, user, session, refreshToken);
   }
@@ -211,7 +181,7 @@ export function createEmailFlows(deps: {
     notify,
     /** Resolves when queued token writes and mails are done; for shutdown and tests. */
     idle: async (): Promise<void> => {
-      await Promise.all([...queued]);
+      await queue.idle();
       await mailer.idle();
     },
 
@@ -234,7 +204,7 @@ export function createEmailFlows(deps: {
         .orderBy(sql`${users.email} is null`, desc(users.createdAt))
         .limit(1);
       if (user && user.emailConfirmedAt === null) {
-        later('resendConfirmation', async () =>
+        queue.later('resendConfirmation', async () =>
           mail('confirmation', email, await issueToken(db, user, 'confirmation', email)),
         );
       }
@@ -265,8 +235,8 @@ export function createEmailFlows(deps: {
       const email = normalizeEmail(rawEmail);
       await consumeInOrder(limiter, emailSendChecks(email, client.ip));
       const user = await holder(email);
-      if (user && !banned(user)) {
-        later('requestPasswordReset', async () =>
+      if (user && !isBanned(user)) {
+        queue.later('requestPasswordReset', async () =>
           mail('recovery', email, await issueToken(db, user, 'recovery', email)),
         );
       }
@@ -329,12 +299,12 @@ export function createEmailFlows(deps: {
       const user = await holder(email);
       // No account and createUser: the link is pending, and the account is made only when
       // it is used, so nobody can occupy an address by asking for mail to it.
-      if (user && !banned(user)) {
-        later('signInWithOtp', async () =>
+      if (user && !isBanned(user)) {
+        queue.later('signInWithOtp', async () =>
           mail('magiclink', email, await issueToken(db, user, 'magiclink', email, true)),
         );
       } else if (!user && createUser) {
-        later('signInWithOtp', async () =>
+        queue.later('signInWithOtp', async () =>
           mail('magiclink', email, await issueToken(db, null, 'magiclink', email, true)),
         );
       }

@@ -1,16 +1,44 @@
 import { GraphQLError } from 'graphql';
 
 /** The error codes of CONTRACT.md; clients switch on these, so they never change. */
-export type ErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'WEAK_PASSWORD'
-  | 'EMAIL_TAKEN'
-  | 'USERNAME_TAKEN'
-  | 'INVALID_CREDENTIALS'
-  | 'INVALID_REFRESH_TOKEN'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'RATE_LIMITED';
+export const ERROR_CODES = [
+  'BAD_USER_INPUT',
+  'WEAK_PASSWORD',
+  'EMAIL_TAKEN',
+  'USERNAME_TAKEN',
+  'INVALID_CREDENTIALS',
+  'INVALID_REFRESH_TOKEN',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * `extensions.reason`: what a client can act on beside the code. The contract fixes the
+ * first four; the rest are ours. None is ever renamed.
+ */
+export const REASONS = [
+  'AAL2_REQUIRED',
+  'EMAIL_NOT_CONFIRMED',
+  'EMAIL_CONFIRMATION_REQUIRED',
+  'CAPTCHA_FAILED',
+  'ANONYMOUS_DISABLED',
+  'REAUTHENTICATION_REQUIRED',
+  'NATIVE_SESSION_REQUIRED',
+  'IDENTITY_ALREADY_LINKED',
+  'LAST_IDENTITY',
+  'INVALID_TOKEN',
+  'INVALID_CODE',
+  'UNKNOWN_PROVIDER',
+  'REDIRECT_NOT_ALLOWED',
+  'FACTOR_NOT_FOUND',
+  'FACTOR_ALREADY_VERIFIED',
+  'FACTOR_NOT_VERIFIED',
+  'NO_VERIFIED_FACTOR',
+  'TOO_MANY_FACTORS',
+] as const;
+export type Reason = (typeof REASONS)[number];
 
 const MESSAGES: Record<ErrorCode, string> = {
   BAD_USER_INPUT: 'Invalid input.',
@@ -28,7 +56,7 @@ const MESSAGES: Record<ErrorCode, string> = {
 /** An expected failure with a stable `extensions.code`; every other error is masked. */
 export class AuthError extends GraphQLError {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message?: string, extra?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message?: string, extra?: { reason?: Reason } & Record<string, unknown>) {
     super(message ?? MESSAGES[code], { extensions: { code, ...extra } });
     this.code = code;
   }
@@ -47,3 +75,5 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
     (e as { constraint_name?: string }).constraint_name === constraint
   );
 }
+
+export const bannedError = (): AuthError => new AuthError('FORBIDDEN', 'This account is banned.');

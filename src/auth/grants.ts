@@ -2,13 +2,15 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Tx } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
-import { mfaFactors, profiles, refreshTokens, sessions } from '../db/schema.js';
-import type { AccessClaims, AccessTokens } from './access-token.js';
-import { AuthError } from './errors.js';
+import { mfaFactors, profiles, refreshTokens, sessions, users } from '../db/schema.js';
+import type { AccessTokens } from './access-token.js';
+import { AuthError, bannedError } from './errors.js';
+import { type AuthPayload, type ClientInfo, isBanned, toAuthPayload } from './model.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
-import { type AuthPayload, type ClientInfo, toUserView } from './service.js';
 
 export type Amr = { method: string; timestamp: number };
+
+export type Grants = ReturnType<typeof createGrants>;
 
 /** What a session's tokens say about how it was authenticated. */
 export type SessionAuth = { id: string; aal: 'aal1' | 'aal2'; amr: Amr[] };
@@ -56,7 +58,7 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
       amr: g.session.amr,
       isAnonymous: g.user.isAnonymous,
     });
-    return payload(signed.token, signed.claims, g);
+    return toAuthPayload(signed.token, signed.claims, { ...g, aal: g.session.aal });
   }
 
   /** The first refresh token of a new chain in the session; only its hash is stored. */
@@ -123,18 +125,24 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
     return { session: { id: session.id, aal: 'aal2', amr }, refreshToken };
   }
 
-  return { grant, issue, startSession, elevateSession };
-}
+  /**
+   * The end of every sign-in: stamps last_sign_in_at, refuses a banned user, starts a
+   * session authenticated by `method` and reads what the payload needs. `missing` is the
+   * error when the user is gone (deleted meanwhile).
+   */
+  async function finishSignIn(
+    tx: Tx,
+    userId: string,
+    client: ClientInfo,
+    method: string,
+    missing: () => AuthError,
+  ): Promise<Grant> {
+    const [user] = await tx.update(users).set({ lastSignInAt: sql`now()` }).where(eq(users.id, userId)).returning();
+    if (!user) throw missing();
+    if (isBanned(user)) throw bannedError();
+    const { session, refreshToken } = await startSession(tx, user, client, method);
+    return grant(tx, user, session, refreshToken);
+  }
 
-function payload(accessToken: string, claims: AccessClaims, g: Grant): AuthPayload {
-  return {
-    accessToken,
-    refreshToken: g.refreshToken,
-    tokenType: 'bearer',
-    expiresIn: claims.exp - claims.iat,
-    expiresAt: new Date(claims.exp * 1000),
-    aal: g.session.aal,
-    mfaRequired: g.mfaRequired,
-    user: { ...toUserView(g.user), preloadedProfile: g.profile },
-  };
+  return { grant, issue, startSession, elevateSession, finishSignIn };
 }

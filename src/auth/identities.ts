@@ -1,16 +1,14 @@
 import { and, eq, gt, sql } from 'drizzle-orm';
-import type { OidcProvider } from '../config.js';
-import type { Db, Tx } from '../db/client.js';
+import type { Tx } from '../db/client.js';
 import { authCodes, type IdentityRow, identities, profiles, type UserRow, users } from '../db/schema.js';
 import { proveAddress, releasePendingClaims } from './address-proof.js';
 import { syncProviders } from './app-metadata.js';
 import { type Caller, callerState, requireAal2IfEnrolled } from './assurance.js';
-import { AuthError } from './errors.js';
+import type { AuthDeps } from './deps.js';
+import { AuthError, bannedError } from './errors.js';
 import type { ExternalIdentity } from './external.js';
-import type { createGrants } from './grants.js';
-import type { RateLimiter } from './rate-limit.js';
+import { type AuthPayload, type ClientInfo, isBanned } from './model.js';
 import { hashSecret, looksLikeSecret, pkceChallenge } from './secret.js';
-import type { AuthPayload, ClientInfo } from './service.js';
 import { normalizeEmail } from './validate.js';
 
 /** The user a trusted issuer's token stands for, as the request's claims need it. */
@@ -52,14 +50,9 @@ export type IdentityService = ReturnType<typeof createIdentityService>;
  * Users who come from elsewhere: trusted issuers' tokens (created just in time) and
  * provider sign-ins finished by a one-time code; plus listing, linking and unlinking.
  */
-export function createIdentityService(deps: {
-  db: Db;
-  grants: ReturnType<typeof createGrants>;
-  limiter: RateLimiter;
-  providers: OidcProvider[];
-}) {
+export function createIdentityService(deps: AuthDeps) {
   const { db, grants, limiter } = deps;
-  const providers = new Map(deps.providers.map((p) => [p.name, p]));
+  const providers = new Map(deps.config.oidc.providers.map((p) => [p.name, p]));
   const externalCache = new Map<string, { user: ExternalUser; until: number }>();
 
   /** Serialises the first sign-in of one identity across requests and instances. */
@@ -123,8 +116,6 @@ export function createIdentityService(deps: {
     if (!row) throw new Error('identity insert returned nothing');
     return row.id;
   }
-
-  const banned = (u: UserRow) => u.bannedUntil !== null && u.bannedUntil > new Date();
 
   return {
     /**
@@ -250,7 +241,7 @@ export function createIdentityService(deps: {
           }
         }
         if (!user) throw invalid();
-        if (banned(user)) throw new AuthError('FORBIDDEN', 'This account is banned.');
+        if (isBanned(user)) throw bannedError();
         const [signedIn] = await tx
           .update(users)
           .set({ lastSignInAt: sql`now()` })

@@ -2,7 +2,7 @@ import { createHmac, randomInt, randomUUID } from 'node:crypto';
 import { and, asc, count, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import { HOTP, Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import type { Db, Tx } from '../db/client.js';
+import type { Tx } from '../db/client.js';
 import {
   type MfaFactorRow,
   mfaFactors,
@@ -12,12 +12,12 @@ import {
   type UserRow,
   users,
 } from '../db/schema.js';
-import { isUuid } from './access-token.js';
+import { isUuid } from '../shared/ids.js';
 import { constantTimeEqual, deriveKey, secretBox } from './crypto.js';
+import type { AuthDeps } from './deps.js';
 import { AuthError, badInput } from './errors.js';
-import type { createGrants } from './grants.js';
-import { type RateLimiter, reauthChecks } from './rate-limit.js';
-import type { AuthPayload } from './service.js';
+import type { AuthPayload } from './model.js';
+import { reauthChecks } from './rate-limit.js';
 
 export type MfaService = ReturnType<typeof createMfaService>;
 
@@ -58,20 +58,13 @@ const aal2Required = () =>
   });
 
 /** TOTP second factors (RFC 6238): enroll, activate, challenge, recovery codes, unenroll. */
-export function createMfaService(deps: {
-  db: Db;
-  grants: ReturnType<typeof createGrants>;
-  limiter: RateLimiter;
-  /** A server secret from which the key that encrypts TOTP secrets is derived. */
-  secretKey: string;
-  /** The issuer shown in authenticator apps (MFA_ISSUER). */
-  issuer: string;
-}) {
-  const { db, grants, limiter, issuer } = deps;
+export function createMfaService(deps: AuthDeps) {
+  const { db, grants, limiter } = deps;
+  const issuer = deps.config.mfaIssuer;
   // Separate keys per use, so neither the secret box nor the code hashes share a key with
   // anything else derived from the same server secret.
-  const box = totpBox(deriveKey(deps.secretKey, 'authgate mfa totp secret'));
-  const recoveryKey = deriveKey(deps.secretKey, 'authgate mfa recovery code');
+  const box = totpBox(deriveKey(deps.serverKey, 'authgate mfa totp secret'));
+  const recoveryKey = deriveKey(deps.serverKey, 'authgate mfa recovery code');
   const recoveryHash = (userId: string, code: string) =>
     createHmac('sha256', recoveryKey).update(`${userId}:${code}`).digest('hex');
 

@@ -1,13 +1,12 @@
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
-import type { Config, OidcProvider } from '../config.js';
-import type { Db } from '../db/client.js';
+import type { OidcProvider } from '../config.js';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/errors.js';
 import { authCodes, oidcFlows } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import type { Discover, ProviderMetadata } from './discovery.js';
+import type { AuthDeps } from './deps.js';
+import type { ProviderMetadata } from './discovery.js';
 import { AuthError } from './errors.js';
-import type { RateLimiter } from './rate-limit.js';
 import { hashSecret, looksLikeSecret, pkceChallenge, randomSecret } from './secret.js';
 
 const FLOW_TTL_S = 600;
@@ -27,13 +26,7 @@ export type OidcBroker = ReturnType<typeof createOidcBroker>;
  * the browser brings back to the app, and the app exchanges (exchangeCode) for our tokens:
  * no token ever travels in a URL.
  */
-export function createOidcBroker(deps: {
-  db: Db;
-  config: Pick<Config, 'publicUrl' | 'oidc'>;
-  discover: Discover;
-  limiter: RateLimiter;
-  log: Logger;
-}) {
+export function createOidcBroker(deps: AuthDeps) {
   const { db, config, discover, limiter, log } = deps;
   const providers = new Map(config.oidc.providers.map((p) => [p.name, p]));
   const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();

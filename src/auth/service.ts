@@ -1,10 +1,7 @@
 import { and, desc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
-import type { Config } from '../config.js';
-import type { Db } from '../db/client.js';
-import type { ProfileRow, UserRow } from '../db/schema.js';
+import type { UserRow } from '../db/schema.js';
 import { identities, profiles, refreshTokens, sessions, users } from '../db/schema.js';
-import type { AccessTokens } from './access-token.js';
 import {
   type Caller,
   callerState,
@@ -12,60 +9,27 @@ import {
   recentlyAuthenticated,
   requireAal2IfEnrolled,
 } from './assurance.js';
+import type { AuthDeps } from './deps.js';
 import { type EmailFlows, ensureEmailIdentity } from './email-flows.js';
-import { AuthError, badInput, isUniqueViolation } from './errors.js';
-import { type Amr, createGrants } from './grants.js';
-import type { PasswordHasher } from './password.js';
-import { consumeInOrder, type RateLimiter, reauthChecks, signInChecks } from './rate-limit.js';
+import { AuthError, badInput, bannedError, isUniqueViolation } from './errors.js';
+import type { Amr } from './grants.js';
+import {
+  type AuthPayload,
+  type ClientInfo,
+  isBanned,
+  type SessionView,
+  type SignOutScope,
+  type SignUpResult,
+  toUserView,
+  type UserView,
+} from './model.js';
+import { consumeInOrder, reauthChecks, signInChecks } from './rate-limit.js';
 import { childRefreshToken, hashRefreshToken, looksLikeRefreshToken } from './refresh-token.js';
 import { checkMetadata, checkPassword, normalizeEmail, PASSWORD_MAX, profileSeed } from './validate.js';
-
-export type UserView = {
-  id: string;
-  email: string;
-  role: string;
-  createdAt: Date | string;
-  lastSignInAt: Date | string | null;
-  userMetadata: Record<string, unknown>;
-  appMetadata: Record<string, unknown>;
-  emailConfirmedAt: Date | string | null;
-  isAnonymous: boolean;
-  /** An address given but not proven yet: it counts for nothing until its link is used. */
-  pendingEmail: string | null;
-  /** Present when the auth path already read it, so the payload's user shows its own profile. */
-  preloadedProfile?: ProfileRow | null;
-};
-
-export type AuthPayload = {
-  accessToken: string;
-  refreshToken: string;
-  tokenType: 'bearer';
-  expiresIn: number;
-  expiresAt: Date;
-  aal: 'aal1' | 'aal2';
-  mfaRequired: boolean;
-  user: UserView;
-};
-
-/** register's answer: a session, or (confirmation required) the user and no session yet. */
-export type SignUpResult = { user: UserView; session: AuthPayload | null; confirmationRequired: boolean };
-
-export type SessionView = {
-  id: string;
-  createdAt: Date;
-  updatedAt: Date;
-  lastActiveAt: Date;
-  userAgent: string | null;
-  ip: string | null;
-  current: boolean;
-};
-
-export type ClientInfo = { ip: string | null; userAgent: string | null };
 
 // A sign-in with no account behind the address checks at most this many registrations
 // still waiting for their link; each costs a hash.
 const PENDING_CHECKED = 3;
-export type SignOutScope = 'LOCAL' | 'GLOBAL' | 'OTHERS';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
@@ -73,18 +37,10 @@ export type AuthService = ReturnType<typeof createAuthService>;
  * Sign-up, sign-in, refresh and sign-out: the only code that reads or writes schema auth.
  * Runs on the auth pool, whose connections are authgate_auth; GraphQL requests never are.
  */
-export function createAuthService(deps: {
-  db: Db;
-  tokens: AccessTokens;
-  passwords: PasswordHasher;
-  limiter: RateLimiter;
-  refreshKey: string;
-  config: Pick<Config, 'refresh' | 'sessions' | 'anonymous' | 'reauthWindowS'>;
-  email: EmailFlows;
-}) {
-  const { db, tokens, passwords, limiter, refreshKey, config } = deps;
-
-  const { grant, issue, startSession } = createGrants({ tokens, config });
+export function createAuthService(deps: AuthDeps & { email: EmailFlows }) {
+  const { db, passwords, limiter, config, grants } = deps;
+  const refreshKey = deps.serverKey;
+  const { grant, issue, startSession } = grants;
 
   /**
    * No account holds the address. A registration still waiting for its confirmation link
@@ -217,8 +173,7 @@ export function createAuthService(deps: {
       }
       const ok = await passwords.verify(found.encryptedPassword, input.password);
       if (!ok) throw new AuthError('INVALID_CREDENTIALS');
-      if (found.bannedUntil && found.bannedUntil > new Date())
-        throw new AuthError('FORBIDDEN', 'This account is banned.');
+      if (isBanned(found)) throw bannedError();
       // Checked after the password, so it tells nothing to someone who does not know it.
       if (deps.email.requireConfirmation && found.emailConfirmedAt === null) {
         throw new AuthError('FORBIDDEN', 'Confirm your email first; resendConfirmation sends a new link.', {
@@ -277,8 +232,7 @@ export function createAuthService(deps: {
         if (row.token_aal !== row.aal) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
         const [user] = await tx.select().from(users).where(eq(users.id, row.user_id));
         if (!user) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
-        if (user.bannedUntil && user.bannedUntil > new Date())
-          return { error: new AuthError('FORBIDDEN', 'This account is banned.') };
+        if (isBanned(user)) return { error: bannedError() };
         const child = childRefreshToken(refreshKey, presented);
         if (!row.spent) {
           await tx.update(refreshTokens).set({ spentAt: sql`now()` }).where(eq(refreshTokens.id, row.id));
@@ -496,20 +450,5 @@ export function createAuthService(deps: {
       await db.delete(users).where(eq(users.id, caller.id));
       return true;
     },
-  };
-}
-
-export function toUserView(user: UserRow): UserView {
-  return {
-    id: user.id,
-    email: user.email ?? '',
-    role: user.role,
-    createdAt: user.createdAt,
-    lastSignInAt: user.lastSignInAt,
-    userMetadata: user.rawUserMetaData,
-    appMetadata: user.rawAppMetaData,
-    emailConfirmedAt: user.emailConfirmedAt,
-    isAnonymous: user.isAnonymous,
-    pendingEmail: user.pendingEmail,
   };
 }

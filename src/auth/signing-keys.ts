@@ -161,6 +161,17 @@ export async function rotateSigningKey(sql: postgres.Sql, sealing: SealingKeys):
   return key.kid;
 }
 
+/**
+ * Start-up work on signing keys, for migrateAndProvision to run under its lock: seal what
+ * is not sealed with the current key, then make a first key if there is none.
+ */
+export function provisionSigningKeys(sealing: SealingKeys): (sql: postgres.Sql) => Promise<void> {
+  return async (sql) => {
+    await sealSigningKeys(sql, sealing);
+    await ensureSigningKey(sql, sealing);
+  };
+}
+
 /** The first key, when there is none yet (start-up, under the migration lock). */
 export async function ensureSigningKey(sql: postgres.Sql, sealing: SealingKeys): Promise<void> {
   const [row] = await sql`select 1 from auth.signing_keys where retired_at is null limit 1`;

@@ -1,7 +1,13 @@
 import { parseArgs } from 'node:util';
 import { createAccessTokens } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
-import { createKeyStore, loadSealingKeys, rotateSigningKey, type SealingKeys } from '../auth/signing-keys.js';
+import {
+  createKeyStore,
+  loadSealingKeys,
+  provisionSigningKeys,
+  rotateSigningKey,
+  type SealingKeys,
+} from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
 import { migrateAndProvision } from '../db/migrate.js';
 import { formatFindings, runDoctor } from '../doctor.js';
@@ -85,7 +91,7 @@ const COMMANDS: Record<string, Command> = {
     run: () =>
       withAdminSql(async (sql, url, config) => {
         const sealing = sealingKeys(config);
-        await migrateAndProvision(url, sealing);
+        await migrateAndProvision(url, provisionSigningKeys(sealing));
         console.log(`new signing key ${await rotateSigningKey(sql, sealing)}`);
         return 0;
       }),
@@ -97,7 +103,7 @@ const COMMANDS: Record<string, Command> = {
     run: () =>
       withAdminSql(async (sql, url, config) => {
         const sealing = sealingKeys(config);
-        const secrets = await migrateAndProvision(url, sealing);
+        const secrets = await migrateAndProvision(url, provisionSigningKeys(sealing));
         const keys = config.jwt.alg === 'ES256' ? createKeyStore(sql, sealing, config.jwt.accessTtlS) : undefined;
         try {
           const tokens = createAccessTokens({
@@ -118,7 +124,7 @@ const COMMANDS: Record<string, Command> = {
     options: {},
     run: () =>
       withAdminSql(async (_sql, url, config) => {
-        await migrateAndProvision(url, sealingKeys(config));
+        await migrateAndProvision(url, provisionSigningKeys(sealingKeys(config)));
         console.log('migrations applied');
         return 0;
       }),

@@ -37,3 +37,14 @@ export function databaseUnavailableError(): GraphQLError {
     extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } },
   });
 }
+
+/**
+ * The request's session was signed out, timed out, or its user banned or deleted: the
+ * identity statement raised. The GraphQL layer answers it as UNAUTHENTICATED.
+ */
+export class SessionEndedError extends Error {
+  override name = 'SessionEndedError';
+  constructor() {
+    super('the session of this request has ended');
+  }
+}

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { ensureSigningKey, type SealingKeys, sealSigningKeys } from '../auth/signing-keys.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -24,12 +23,15 @@ export type Provisioned = {
 };
 
 /**
- * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist, the
- * login role can sign in with its password, and every private signing key is sealed with
- * the current key of `sealing`. Serialised by an advisory lock so that several instances
- * starting together do not race.
+ * Applies drizzle/ with the admin URL, then makes sure the gateway's secrets exist and the
+ * login roles can sign in with their passwords, then runs `underLock` (start-up work of the
+ * layers above, such as sealing signing keys) on the same connection. Serialised by an
+ * advisory lock so that several instances starting together do not race.
  */
-export async function migrateAndProvision(adminUrl: string, sealing: SealingKeys): Promise<Provisioned> {
+export async function migrateAndProvision(
+  adminUrl: string,
+  underLock: (sql: postgres.Sql) => Promise<void> = async () => {},
+): Promise<Provisioned> {
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     await sql`select pg_advisory_lock(hashtext('authgate:migrate'))`;
@@ -44,8 +46,7 @@ export async function migrateAndProvision(adminUrl: string, sealing: SealingKeys
       ] as const) {
         await sql`select authgate_private.ensure_login_role(${login.role}, ${scramVerifier(login.password)}, ${group})`;
       }
-      await sealSigningKeys(sql, sealing);
-      await ensureSigningKey(sql, sealing);
+      await underLock(sql);
       return {
         app,
         auth,

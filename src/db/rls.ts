@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import { AuthError } from '../auth/errors.js';
+import { SessionEndedError } from './errors.js';
 
 /** What Postgres learns about the caller: the verified JWT claims, or `{ role: 'anon' }`. */
 export type Claims = { role: string; sub?: string; session_id?: string } & Record<string, unknown>;
@@ -12,7 +12,7 @@ export type RequestTx = {
   open: () => void;
   /** The request's connection (postgres.js), inside the transaction; opens it if needed. */
   sql: () => Promise<postgres.ReservedSql>;
-  /** Resolves once the identity statement succeeded; UNAUTHENTICATED for an ended session. */
+  /** Resolves once the identity statement succeeded; SessionEndedError for an ended session. */
   ready: () => Promise<void>;
   /**
    * The identity statement alone, as one statement on any connection of the pool, which
@@ -54,7 +54,7 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
   const { postgraphile = false, acquireTimeoutMs = 5000, prepare = true, hooks } = opts;
   let opened: Promise<Opened> | undefined;
   const sessionEnded = (err: unknown) =>
-    (err as { code?: string }).code === SESSION_ENDED ? new AuthError('UNAUTHENTICATED') : err;
+    (err as { code?: string }).code === SESSION_ENDED ? new SessionEndedError() : err;
 
   const open = (): Promise<Opened> => {
     opened ??= reserve(pool, acquireTimeoutMs).then((sql) => {

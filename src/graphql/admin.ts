@@ -1,8 +1,8 @@
-import { isUuid } from '../auth/access-token.js';
 import { AuthError, badInput } from '../auth/errors.js';
-import { toUserView, type UserView } from '../auth/service.js';
+import { toUserView, type UserView } from '../auth/model.js';
 import { storable } from '../auth/validate.js';
 import type { Context } from '../context.js';
+import { isUuid } from '../shared/ids.js';
 import { builder } from './builder.js';
 import { decodeCursor, encodeCursor, firstArg } from './cursor.js';
 import { PageInfo } from './profile.js';

@@ -1,5 +1,5 @@
 import { AuthError } from '../auth/errors.js';
-import type { AuthPayload as Payload, SignUpResult as Result } from '../auth/service.js';
+import type { AuthPayload as Payload, SignUpResult as Result } from '../auth/model.js';
 import type { Context } from '../context.js';
 import { builder } from './builder.js';
 import { User } from './user.js';

@@ -1,5 +1,5 @@
-import { isUuid } from '../auth/access-token.js';
 import { badInput } from '../auth/errors.js';
+import { isUuid } from '../shared/ids.js';
 
 const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/;
 

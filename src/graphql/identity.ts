@@ -1,6 +1,6 @@
-import { isUuid } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
 import type { IdentityView } from '../auth/identities.js';
+import { isUuid } from '../shared/ids.js';
 import { AuthPayload, counted } from './auth.js';
 import { builder } from './builder.js';
 

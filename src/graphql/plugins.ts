@@ -1,7 +1,8 @@
 import { GraphQLError, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { AuthError, type ErrorCode } from '../auth/errors.js';
+import { AuthError, ERROR_CODES } from '../auth/errors.js';
 import type { Context } from '../context.js';
+import { SessionEndedError } from '../db/errors.js';
 
 /**
  * Runs each execution inside the request's transaction and ends it once the result is
@@ -46,7 +47,8 @@ export function useRequestTransaction(): Plugin<Context> {
           ok = true;
           outcome = 'errors' in result && result.errors?.length ? 'errors' : 'ok';
           return result;
-        } catch (err) {
+        } catch (caught) {
+          const err = caught instanceof SessionEndedError ? new AuthError('UNAUTHENTICATED') : caught;
           if (err instanceof AuthError) {
             outcome = err.code;
             return { errors: [err] };
@@ -74,17 +76,7 @@ export function useRequestTransaction(): Plugin<Context> {
 /** Codes of failures that are not the client's: masked errors and a database out of reach. */
 const SERVER_CODES = new Set(['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE']);
 
-const CONTRACT_CODES = new Set<string>([
-  'BAD_USER_INPUT',
-  'WEAK_PASSWORD',
-  'EMAIL_TAKEN',
-  'USERNAME_TAKEN',
-  'INVALID_CREDENTIALS',
-  'INVALID_REFRESH_TOKEN',
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'RATE_LIMITED',
-] satisfies ErrorCode[]);
+const CONTRACT_CODES = new Set<string>(ERROR_CODES);
 
 /**
  * Every error a client can cause carries one of the contract's codes: yoga's parse,

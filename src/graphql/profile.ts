@@ -1,8 +1,8 @@
-import { isUuid } from '../auth/access-token.js';
 import { AuthError, badInput, isUniqueViolation } from '../auth/errors.js';
 import { checkText, checkUrl, checkUsername, USERNAME } from '../auth/validate.js';
-import { PROFILE_COLUMNS } from '../context.js';
+import { PROFILE_COLUMNS } from '../db/loaders.js';
 import type { ProfileRow } from '../db/schema.js';
+import { isUuid } from '../shared/ids.js';
 import { builder } from './builder.js';
 import { decodeCursor, encodeCursor, firstArg } from './cursor.js';
 

@@ -1,6 +1,6 @@
-import { isUuid } from '../auth/access-token.js';
 import { AuthError, badInput } from '../auth/errors.js';
-import type { SessionView } from '../auth/service.js';
+import type { SessionView } from '../auth/model.js';
+import { isUuid } from '../shared/ids.js';
 import { builder } from './builder.js';
 
 const Session = builder.objectRef<SessionView>('Session').implement({

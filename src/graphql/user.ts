@@ -1,4 +1,4 @@
-import type { UserView } from '../auth/service.js';
+import type { UserView } from '../auth/model.js';
 import { builder } from './builder.js';
 import { Profile } from './profile.js';
 

@@ -1,0 +1,87 @@
+import type { Config } from '../config.js';
+import type { Pools } from '../db/client.js';
+import type { Provisioned } from '../db/migrate.js';
+import type { Logger } from '../log.js';
+import type { Mailer } from '../mail/mailer.js';
+import { type AccessTokens, createAccessTokens } from './access-token.js';
+import { createAdminService } from './admin.js';
+import type { AuthDeps } from './deps.js';
+import { createDiscovery } from './discovery.js';
+import { createEmailFlows } from './email-flows.js';
+import { createExternalVerifier } from './external.js';
+import { createGrants } from './grants.js';
+import { createIdentityService } from './identities.js';
+import { type Maintenance, startMaintenance } from './maintenance.js';
+import { createMfaService } from './mfa.js';
+import { createOidcBroker } from './oidc.js';
+import { createPasswordHasher } from './password.js';
+import { createQueue } from './queue.js';
+import { createRateLimiter, type LimitName } from './rate-limit.js';
+import { createAuthService } from './service.js';
+import { createKeyStore, type KeyStore, type SealingKeys } from './signing-keys.js';
+
+export type Auth = Awaited<ReturnType<typeof createAuth>>;
+
+/**
+ * Everything of the auth path, built once at start-up from the auth pool: the primitives
+ * (signing keys, access tokens, rate limits, password hashing, the queue) and the flows,
+ * bound to them, grouped as the GraphQL layer calls them (`ctx.auth.signIn(...)`).
+ */
+export async function createAuth(input: {
+  pools: Pick<Pools, 'auth' | 'authSql'>;
+  config: Config;
+  sealing: SealingKeys;
+  secrets: Pick<Provisioned, 'jwtSecret' | 'refreshKey'>;
+  mailer: Mailer;
+  log: Logger;
+  onLimited: (limit: LimitName) => void;
+}) {
+  const { pools, config, sealing, secrets, mailer, log } = input;
+  const keys: KeyStore | undefined =
+    config.jwt.alg === 'ES256'
+      ? createKeyStore(pools.authSql, sealing, config.jwt.accessTtlS, config.jwt.keysReloadS)
+      : undefined;
+  await keys?.ready();
+  const discover = createDiscovery();
+  const tokens: AccessTokens = createAccessTokens({
+    mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
+    issuer: config.jwt.issuer,
+    ttlS: config.jwt.accessTtlS,
+    external: config.trustedIssuers.length > 0 ? createExternalVerifier(config.trustedIssuers, discover) : undefined,
+  });
+  const deps: AuthDeps = {
+    db: pools.auth,
+    config,
+    tokens,
+    grants: createGrants({ tokens, config }),
+    passwords: createPasswordHasher(config.argon2),
+    limiter: createRateLimiter(pools.authSql, config.rateLimits, input.onLimited),
+    mailer,
+    queue: createQueue(log),
+    log,
+    serverKey: secrets.refreshKey,
+    discover,
+  };
+  const email = createEmailFlows(deps);
+  const flows = {
+    auth: createAuthService({ ...deps, email }),
+    email,
+    identities: createIdentityService(deps),
+    mfa: createMfaService(deps),
+    oidc: createOidcBroker(deps),
+    admin: createAdminService(deps.db),
+  };
+  const maintenance: Maintenance = startMaintenance(deps.db, config, log);
+  return {
+    ...flows,
+    keys,
+    tokens,
+    maintenance,
+    /** Resolves when queued work and its mails are done. */
+    idle: email.idle,
+    stop: () => {
+      keys?.stop();
+      maintenance.stop();
+    },
+  };
+}
