@@ -358,11 +358,11 @@ describe('password checks outside signIn (item 5)', () => {
     let watching = true;
     const watch = (async () => {
       while (watching) {
-        // Longer than any pipelined read waits between its statements under this load; a
-        // transaction held open across a password hash waits far longer.
+        // Longer than any pipelined read waits between its statements, even on a loaded
+        // machine; a transaction held open across queued password hashes waits seconds.
         const [row] = await watcher`select count(*)::int n from pg_stat_activity
           where usename = ${role} and state = 'idle in transaction'
-            and clock_timestamp() - state_change > interval '250 milliseconds'`;
+            and clock_timestamp() - state_change > interval '1 second'`;
         idleInTx = Math.max(idleInTx, row!.n);
         await new Promise((r) => setTimeout(r, 5));
       }
@@ -489,7 +489,7 @@ describe('learning which addresses exist from the time taken (item 12)', () => {
     await open.gateway.mailer.idle();
     // Before the write was queued, a known address cost one more awaited round trip and
     // commit (about 3 ms here); now both answer after the same reads.
-    expect(Math.abs(reset)).toBeLessThan(1);
-    expect(Math.abs(otp)).toBeLessThan(1);
+    expect(Math.abs(reset)).toBeLessThan(1.5);
+    expect(Math.abs(otp)).toBeLessThan(1.5);
   });
 });
