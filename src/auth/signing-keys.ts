@@ -1,10 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { type CryptoKey, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type postgres from 'postgres';
-import type { Config } from '../config.js';
-import { deriveKey, type SecretBox, secretBox } from './crypto.js';
+import {
+  privateJwkOf,
+  type SealingKeys,
+  type SigningKeyRow,
+  sealPrivateJwk,
+  sealSigningKeys,
+} from './signing-key-sealing.js';
+
+// Sealing lives apart (signing-key-sealing.ts); what callers import from here stays here.
+export {
+  loadSealingKeys,
+  openPrivateJwk,
+  type SealingKeys,
+  sealSigningKeys,
+} from './signing-key-sealing.js';
 
 export type SigningKey = { kid: string; key: CryptoKey };
 
@@ -21,18 +31,6 @@ export type KeyStore = {
   generation: () => number;
   stop: () => void;
 };
-
-/**
- * What seals the private keys in auth.signing_keys: a key kept outside the database, so a copy
- * of the database (a backup, a replica, a role that can read auth.*) holds no usable private
- * key. `previous` only opens, while the key is being rotated; `source` says where `current`
- * came from, for error messages (never the key itself).
- */
-export type SealingKeys = { current: SecretBox; previous: SecretBox | null; source: string };
-
-// JWKs come back as text and are parsed here: drizzle swaps the json parsers of clients it wraps.
-// private_jwk is set only on rows an older version wrote; start-up seals them.
-type Row = { kid: string; public_jwk: string; private_jwk: string | null; sealed: string | null; retired: boolean };
 
 // Another instance may rotate at any time; an unknown kid triggers a reload, but at most
 // this often, so a stream of forged kids cannot turn into a stream of queries.
@@ -56,7 +54,7 @@ export function createKeyStore(
   let signer: SigningKey | undefined;
 
   const load = async () => {
-    const rows = await sql<Row[]>`
+    const rows = await sql<SigningKeyRow[]>`
       select kid, public_jwk::text, private_jwk::text, sealed_private_jwk as sealed, retired_at is not null as retired
       from auth.signing_keys
       where alg = 'ES256' and (retired_at is null or retired_at > now() - make_interval(secs => ${accessTtlS}))
@@ -156,7 +154,7 @@ export async function rotateSigningKey(sql: postgres.Sql, sealing: SealingKeys):
     await tx`update auth.signing_keys set retired_at = now() where retired_at is null`;
     await tx`insert into auth.signing_keys (kid, alg, public_jwk, sealed_private_jwk)
              values (${key.kid}, 'ES256', ${JSON.stringify(key.publicJwk)}::text::jsonb,
-                     ${sealing.current.seal(JSON.stringify(key.privateJwk), aadOf(key.kid))})`;
+                     ${sealPrivateJwk(sealing, key.kid, JSON.stringify(key.privateJwk))})`;
   });
   return key.kid;
 }
@@ -176,113 +174,4 @@ export function provisionSigningKeys(sealing: SealingKeys): (sql: postgres.Sql) 
 export async function ensureSigningKey(sql: postgres.Sql, sealing: SealingKeys): Promise<void> {
   const [row] = await sql`select 1 from auth.signing_keys where retired_at is null limit 1`;
   if (!row) await rotateSigningKey(sql, sealing);
-}
-
-/**
- * Start-up, under the migration lock: seals the plain-text private keys older versions wrote,
- * and re-seals with SECRETS_KEY the ones sealed with SECRETS_KEY_PREVIOUS. All rows or none;
- * a row neither key opens stops start-up with an error naming its kid.
- */
-export async function sealSigningKeys(sql: postgres.Sql, sealing: SealingKeys): Promise<void> {
-  await sql.begin(async (tx) => {
-    const rows = await tx<Row[]>`
-      select kid, public_jwk::text, private_jwk::text, sealed_private_jwk as sealed, retired_at is not null as retired
-      from auth.signing_keys order by created_at for update`;
-    for (const r of rows) {
-      let plain: string;
-      if (r.sealed !== null) {
-        const opened = openSealed(sealing, r.kid, r.sealed);
-        if (!opened.withPrevious && r.private_jwk === null) continue;
-        plain = opened.plain;
-      } else if (r.private_jwk !== null) {
-        plain = r.private_jwk;
-      } else {
-        throw new Error(`signing key ${r.kid} has no private key`);
-      }
-      await tx`update auth.signing_keys
-               set sealed_private_jwk = ${sealing.current.seal(plain, aadOf(r.kid))}, private_jwk = null
-               where kid = ${r.kid}`;
-    }
-  });
-}
-
-/** A sealed private key, opened (what the tests and the key store read). */
-export function openPrivateJwk(sealing: SealingKeys, kid: string, sealed: string): JWK {
-  return JSON.parse(openSealed(sealing, kid, sealed).plain) as JWK;
-}
-
-/**
- * The sealing keys from the configuration: SECRETS_KEY (and SECRETS_KEY_PREVIOUS), else the
- * file DATA_DIR/secrets.key, created on first use so a fresh `npm start` needs no set-up.
- * In production the file is a fallback worth a warning, never a reason to refuse to start.
- */
-export function loadSealingKeys(
-  config: Pick<Config, 'secretsKey' | 'dataDir' | 'env'>,
-  warn: (line: string) => void = () => {},
-): SealingKeys {
-  // One purpose label, so other uses of the same key later derive other AES keys.
-  const box = (key: string) => secretBox(deriveKey(key, 'authgate signing keys at rest'), 'signing key');
-  const previous = config.secretsKey.previous ? box(config.secretsKey.previous) : null;
-  if (config.secretsKey.current) return { current: box(config.secretsKey.current), previous, source: 'SECRETS_KEY' };
-  const file = keyFile(config.dataDir);
-  if (config.env === 'production') {
-    warn(
-      `SECRETS_KEY is not set: private signing keys are sealed with the key in ${file.path}; set SECRETS_KEY ` +
-        '(README "Keys at rest") and keep it out of database backups',
-    );
-  }
-  return { current: box(file.key), previous, source: `the key in ${file.path}${file.created ? ' (created now)' : ''}` };
-}
-
-/** Binds a sealed private key to its row: copied into another row, it does not open. */
-const aadOf = (kid: string) => `auth.signing_keys:${kid}`;
-
-function openSealed(sealing: SealingKeys, kid: string, sealed: string): { plain: string; withPrevious: boolean } {
-  for (const [box, withPrevious] of [
-    [sealing.current, false],
-    [sealing.previous, true],
-  ] as const) {
-    if (!box) continue;
-    try {
-      return { plain: box.open(sealed, aadOf(kid)).toString('utf8'), withPrevious };
-    } catch {
-      // a wrong key or a tampered row: try the next key, then say which row
-    }
-  }
-  throw new Error(
-    `signing key ${kid} in auth.signing_keys cannot be opened with ${sealing.source}` +
-      `${sealing.previous ? ' nor with SECRETS_KEY_PREVIOUS' : ''}: set SECRETS_KEY_PREVIOUS to the key that sealed it ` +
-      '(beside the new SECRETS_KEY), or SECRETS_KEY back to that key; README "Keys at rest" says what to do if it is lost',
-  );
-}
-
-function privateJwkOf(sealing: SealingKeys, row: Row): JWK {
-  if (row.sealed !== null) return openPrivateJwk(sealing, row.kid, row.sealed);
-  // Written by an older version during a rolling upgrade; the next start-up seals it.
-  if (row.private_jwk !== null) return JSON.parse(row.private_jwk) as JWK;
-  throw new Error(`signing key ${row.kid} has no private key`);
-}
-
-/** The key file's contents, created (mode 0600) when missing; never logged. */
-function keyFile(dataDir: string): { key: string; path: string; created: boolean } {
-  const path = resolve(dataDir, 'secrets.key');
-  let created = false;
-  if (!existsSync(path)) {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    // Written aside, then linked into place: link fails if the file exists, so instances
-    // starting together on one DATA_DIR all end up with the same key, never a half-written one.
-    const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
-    writeFileSync(temp, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-    try {
-      linkSync(temp, path);
-      created = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      unlinkSync(temp);
-    }
-  }
-  const key = readFileSync(path, 'utf8').trim();
-  if (key.length < 32) throw new Error(`${path} must hold a key of at least 32 characters`);
-  return { key, path, created };
 }
