@@ -1,11 +1,11 @@
 import { eq, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { users } from '../../../db/schema.js';
-import { releasePendingClaims } from '../../address-proof.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, badInput, isUniqueViolation } from '../../errors.js';
 import { toUserView, type UserView } from '../../model.js';
 import { checkMetadata } from '../../validate.js';
+import { releasePendingClaims } from '../address-proof.js';
 
 /** What an operator may change on an account. */
 export type AdminUserUpdate = { appMetadata?: unknown; bannedUntil?: Date | null; emailConfirmed?: boolean | null };
