@@ -83,14 +83,10 @@ builder.mutationFields((t) => ({
     args: { refreshToken: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) => counted(ctx, 'refresh', () => ctx.auth.refresh(args.refreshToken, ctx.client)),
   }),
-  signOut: t.boolean({
+  signOut: t.withAuth({ signedIn: true }).boolean({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
     args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
-    resolve: (_root, args, ctx) => {
-      const viewer = ctx.viewer;
-      if (!viewer) throw new AuthError('UNAUTHENTICATED');
-      return counted(ctx, 'signOut', () => ctx.auth.signOut(viewer, args.scope ?? 'LOCAL'));
-    },
+    resolve: (_root, args, ctx) => counted(ctx, 'signOut', () => ctx.auth.signOut(ctx.viewer, args.scope ?? 'LOCAL')),
   }),
 }));
 

@@ -1,14 +1,15 @@
 import { badInput } from '../auth/errors.js';
+import type { Keyset } from '../db/profiles.js';
 import { isUuid } from '../shared/ids.js';
 
 const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/;
 
 /** Opaque keyset cursor: the row's exact created_at text and id. */
-export function encodeCursor(row: { createdAt: string; id: string }): string {
+export function encodeCursor(row: Keyset): string {
   return Buffer.from(JSON.stringify([row.createdAt, row.id])).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+export function decodeCursor(cursor: string): Keyset {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && isUuid(parsed[1])) {

@@ -1,4 +1,3 @@
-import { AuthError } from '../auth/errors.js';
 import type { IdentityView } from '../auth/identities.js';
 import { isUuid } from '../shared/ids.js';
 import { AuthPayload, counted } from './auth.js';
@@ -25,13 +24,10 @@ const LinkIdentityPayload = builder.objectRef<LinkStart>('LinkIdentityPayload').
 });
 
 builder.queryFields((t) => ({
-  identities: t.field({
+  identities: t.withAuth({ signedIn: true }).field({
     type: [Identity],
     description: "The caller's identities, oldest first.",
-    resolve: (_root, _args, ctx) => {
-      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
-      return ctx.identities.list(ctx.viewer.id);
-    },
+    resolve: (_root, _args, ctx) => ctx.identities.list(ctx.viewer.id),
   }),
   authProviders: t.stringList({
     description: 'The OpenID Connect providers one can sign in with: GET /auth/<name>/start.',
@@ -51,7 +47,7 @@ builder.mutationFields((t) => ({
         ctx.identities.exchangeCode({ code: args.code, codeVerifier: args.codeVerifier }, ctx.viewer, ctx.client),
       ),
   }),
-  linkIdentity: t.field({
+  linkIdentity: t.withAuth({ signedIn: true }).field({
     type: LinkIdentityPayload,
     description:
       'Starts linking a provider to the caller: open the returned url; the browser comes back to redirectTo ' +
@@ -62,7 +58,6 @@ builder.mutationFields((t) => ({
       codeChallenge: t.arg.string({ description: 'An S256 PKCE challenge; exchangeCode then needs its verifier.' }),
     },
     resolve: async (_root, args, ctx) => {
-      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
       await ctx.auth.requireAal2IfEnrolled(ctx.viewer);
       const url = await ctx.oidc.linkUrl(
         args.provider,
@@ -73,11 +68,10 @@ builder.mutationFields((t) => ({
       return { provider: args.provider, url };
     },
   }),
-  unlinkIdentity: t.boolean({
+  unlinkIdentity: t.withAuth({ signedIn: true }).boolean({
     description: 'Removes one of the caller\'s identities, never the last one; unlinking "email" removes the password.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => {
-      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
       const id = String(args.id);
       if (!isUuid(id)) return false;
       return ctx.identities.unlink(ctx.viewer, id);

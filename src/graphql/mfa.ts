@@ -1,14 +1,12 @@
 // TOTP multi-factor fields; see src/auth/mfa.ts.
-import { AuthError } from '../auth/errors.js';
 import type {
   MfaActivation as Activation,
   MfaEnrollment as Enrollment,
   MfaCaller,
   MfaFactorView,
 } from '../auth/mfa.js';
-import type { Context } from '../context.js';
 import { AuthPayload, counted } from './auth.js';
-import { builder } from './builder.js';
+import { builder, type NativeSessionContext } from './builder.js';
 
 const MfaFactor = builder.objectRef<MfaFactorView>('MfaFactor').implement({
   description: 'A second factor of the caller: an authenticator app (TOTP).',
@@ -46,14 +44,8 @@ const MfaActivation = builder.objectRef<Activation>('MfaActivation').implement({
   }),
 });
 
-/** A native session's caller: a trusted issuer's token has no session of ours to raise. */
-function caller(ctx: Context): MfaCaller {
-  if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
-  if (ctx.viewer.sessionId === null) {
-    throw new AuthError('FORBIDDEN', "Second factors belong to this server's sessions; sign in here first.", {
-      reason: 'NATIVE_SESSION_REQUIRED',
-    });
-  }
+/** The caller as the MFA service knows it: the session of ours that a factor raises. */
+function caller(ctx: NativeSessionContext): MfaCaller {
   return {
     userId: ctx.viewer.id,
     sessionId: ctx.viewer.sessionId,
@@ -63,69 +55,57 @@ function caller(ctx: Context): MfaCaller {
 }
 
 builder.queryFields((t) => ({
-  mfaFactors: t.field({
+  mfaFactors: t.withAuth({ signedIn: true }).field({
     type: [MfaFactor],
     description: "The caller's second factors, oldest first.",
-    resolve: (_root, _args, ctx) => {
-      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
-      return ctx.mfa.factors(ctx.viewer.id);
-    },
+    resolve: (_root, _args, ctx) => ctx.mfa.factors(ctx.viewer.id),
   }),
 }));
 
-builder.mutationFields((t) => ({
-  mfaEnroll: t.field({
-    type: MfaEnrollment,
-    description:
-      'Starts adding an authenticator app: scan qrCode (or type secret), then mfaActivate with a code. ' +
-      'With a verified factor already, the session must be aal2.',
-    args: { friendlyName: t.arg.string() },
-    resolve: (_root, args, ctx) => {
-      const who = caller(ctx);
-      return counted(ctx, 'mfaEnroll', () => ctx.mfa.enroll(who, args.friendlyName));
-    },
-  }),
-  mfaActivate: t.field({
-    type: MfaActivation,
-    description: "A new factor's first code: verifies the factor and raises this session to aal2.",
-    args: { factorId: t.arg.id({ required: true }), code: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => {
-      const who = caller(ctx);
-      return counted(ctx, 'mfaActivate', () => ctx.mfa.activate(who, String(args.factorId), args.code));
-    },
-  }),
-  mfaVerify: t.field({
-    type: AuthPayload,
-    description: 'The challenge after signIn when mfaRequired: a code of a verified factor raises the session to aal2.',
-    args: { factorId: t.arg.id({ required: true }), code: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => {
-      const who = caller(ctx);
-      return counted(ctx, 'mfaVerify', () => ctx.mfa.verify(who, String(args.factorId), args.code));
-    },
-  }),
-  mfaVerifyRecoveryCode: t.field({
-    type: AuthPayload,
-    description: 'Spends one recovery code instead of a TOTP code; raises the session to aal2.',
-    args: { code: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => {
-      const who = caller(ctx);
-      return counted(ctx, 'mfaVerifyRecoveryCode', () => ctx.mfa.verifyRecoveryCode(who, args.code));
-    },
-  }),
-  mfaUnenroll: t.boolean({
-    description:
-      'Removes a factor (needs an aal2 session once a factor is verified); the last verified one takes the recovery codes along.',
-    args: { factorId: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => {
-      const who = caller(ctx);
-      return counted(ctx, 'mfaUnenroll', () => ctx.mfa.unenroll(who, String(args.factorId)));
-    },
-  }),
-  mfaRegenerateRecoveryCodes: t.stringList({
-    description: 'Ten new recovery codes, shown this once; the earlier ones stop working. Needs an aal2 session.',
-    resolve: (_root, _args, ctx) => {
-      const who = caller(ctx);
-      return counted(ctx, 'mfaRegenerateRecoveryCodes', () => ctx.mfa.regenerateRecoveryCodes(who));
-    },
-  }),
-}));
+builder.mutationFields((t) => {
+  const native = t.withAuth({ nativeSession: true });
+  return {
+    mfaEnroll: native.field({
+      type: MfaEnrollment,
+      description:
+        'Starts adding an authenticator app: scan qrCode (or type secret), then mfaActivate with a code. ' +
+        'With a verified factor already, the session must be aal2.',
+      args: { friendlyName: t.arg.string() },
+      resolve: (_root, args, ctx) => counted(ctx, 'mfaEnroll', () => ctx.mfa.enroll(caller(ctx), args.friendlyName)),
+    }),
+    mfaActivate: native.field({
+      type: MfaActivation,
+      description: "A new factor's first code: verifies the factor and raises this session to aal2.",
+      args: { factorId: t.arg.id({ required: true }), code: t.arg.string({ required: true }) },
+      resolve: (_root, args, ctx) =>
+        counted(ctx, 'mfaActivate', () => ctx.mfa.activate(caller(ctx), String(args.factorId), args.code)),
+    }),
+    mfaVerify: native.field({
+      type: AuthPayload,
+      description:
+        'The challenge after signIn when mfaRequired: a code of a verified factor raises the session to aal2.',
+      args: { factorId: t.arg.id({ required: true }), code: t.arg.string({ required: true }) },
+      resolve: (_root, args, ctx) =>
+        counted(ctx, 'mfaVerify', () => ctx.mfa.verify(caller(ctx), String(args.factorId), args.code)),
+    }),
+    mfaVerifyRecoveryCode: native.field({
+      type: AuthPayload,
+      description: 'Spends one recovery code instead of a TOTP code; raises the session to aal2.',
+      args: { code: t.arg.string({ required: true }) },
+      resolve: (_root, args, ctx) =>
+        counted(ctx, 'mfaVerifyRecoveryCode', () => ctx.mfa.verifyRecoveryCode(caller(ctx), args.code)),
+    }),
+    mfaUnenroll: native.boolean({
+      description:
+        'Removes a factor (needs an aal2 session once a factor is verified); the last verified one takes the recovery codes along.',
+      args: { factorId: t.arg.id({ required: true }) },
+      resolve: (_root, args, ctx) =>
+        counted(ctx, 'mfaUnenroll', () => ctx.mfa.unenroll(caller(ctx), String(args.factorId))),
+    }),
+    mfaRegenerateRecoveryCodes: native.stringList({
+      description: 'Ten new recovery codes, shown this once; the earlier ones stop working. Needs an aal2 session.',
+      resolve: (_root, _args, ctx) =>
+        counted(ctx, 'mfaRegenerateRecoveryCodes', () => ctx.mfa.regenerateRecoveryCodes(caller(ctx))),
+    }),
+  };
+});

@@ -1,4 +1,4 @@
-import { AuthError, badInput } from '../auth/errors.js';
+import { badInput } from '../auth/errors.js';
 import type { SessionView } from '../auth/model.js';
 import { isUuid } from '../shared/ids.js';
 import { builder } from './builder.js';
@@ -17,22 +17,18 @@ const Session = builder.objectRef<SessionView>('Session').implement({
 });
 
 builder.queryField('sessions', (t) =>
-  t.field({
+  t.withAuth({ signedIn: true }).field({
     type: [Session],
     description: "The caller's live sessions.",
-    resolve: (_root, _args, ctx) => {
-      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
-      return ctx.auth.sessions(ctx.viewer);
-    },
+    resolve: (_root, _args, ctx) => ctx.auth.sessions(ctx.viewer),
   }),
 );
 
 builder.mutationField('revokeSession', (t) =>
-  t.boolean({
+  t.withAuth({ signedIn: true }).boolean({
     description: "Ends one of the caller's own sessions; false when there is no such session of theirs.",
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => {
-      if (!ctx.viewer) throw new AuthError('UNAUTHENTICATED');
       if (!isUuid(args.id)) throw badInput('Not a session id.', 'id');
       return ctx.auth.revokeSession(ctx.viewer.id, String(args.id));
     },
