@@ -1,4 +1,4 @@
-import type { EmailChangeStatus as Status } from '../auth/email-flows.js';
+import type { EmailChangeStatus as Status } from '../auth/flows/email/index.js';
 import { AuthPayload, counted } from './auth.js';
 import { builder } from './builder.js';
 

@@ -1,4 +1,4 @@
-import type { IdentityView } from '../auth/identities.js';
+import type { IdentityView } from '../auth/flows/identities/index.js';
 import { isUuid } from '../shared/ids.js';
 import { AuthPayload, counted } from './auth.js';
 import { builder } from './builder.js';

@@ -1,10 +1,10 @@
-// TOTP multi-factor fields; see src/auth/mfa.ts.
+// TOTP multi-factor fields; the flows are in src/auth/flows/mfa/.
 import type {
   MfaActivation as Activation,
   MfaEnrollment as Enrollment,
   MfaCaller,
   MfaFactorView,
-} from '../auth/mfa.js';
+} from '../auth/flows/mfa/index.js';
 import { AuthPayload, counted } from './auth.js';
 import { builder, type NativeSessionContext } from './builder.js';
 

@@ -1,5 +1,5 @@
 import type { AuthDeps } from '../../deps.js';
-import type { EmailFlows } from '../../email-flows.js';
+import type { EmailFlows } from '../email/index.js';
 
 /** What the account flows may use: the auth deps, and the email flows that confirm and mail. */
 export type AccountDeps = AuthDeps & { email: EmailFlows };

@@ -2,10 +2,10 @@ import { and, eq, ne } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { sessions, users } from '../../../db/schema.js';
 import { type Caller, callerState, requireAal2IfEnrolled } from '../../assurance.js';
-import { ensureEmailIdentity } from '../../email-flows.js';
 import { AuthError, badInput, isUniqueViolation } from '../../errors.js';
 import { type ClientInfo, toUserView, type UserView } from '../../model.js';
 import { checkMetadata, checkPassword, normalizeEmail } from '../../validate.js';
+import { ensureEmailIdentity } from '../email/index.js';
 import type { AccountDeps } from './deps.js';
 import { checkCurrentPassword, reauthenticate } from './reauthenticate.js';
 

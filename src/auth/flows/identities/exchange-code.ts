@@ -2,12 +2,12 @@ import { and, eq, gt, sql } from 'drizzle-orm';
 import type { Config } from '../../../config.js';
 import type { Db, Tx } from '../../../db/client.js';
 import { authCodes, identities, users } from '../../../db/schema.js';
-import { proveAddress } from '../../address-proof.js';
 import { syncProviders } from '../../app-metadata.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
 import type { AuthPayload, ClientInfo } from '../../model.js';
 import { hashSecret, looksLikeSecret, pkceChallenge } from '../../secret.js';
+import { proveAddress } from '../address-proof.js';
 import {
   addIdentity,
   createUser,

@@ -1,9 +1,9 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../../db/client.js';
 import { type IdentityRow, identities, profiles, type UserRow, users } from '../../../db/schema.js';
-import { releasePendingClaims } from '../../address-proof.js';
 import { syncProviders } from '../../app-metadata.js';
 import { normalizeEmail } from '../../validate.js';
+import { releasePendingClaims } from '../address-proof.js';
 
 // The pieces shared by the ways a provider's word becomes one of our users: a trusted
 // issuer's token (resolve-external.ts) and a provider sign-in's one-time code (exchange-code.ts).

@@ -1,18 +1,18 @@
-import type { AuthDeps } from './deps.js';
-import { activate } from './flows/mfa/activate.js';
-import { enroll } from './flows/mfa/enroll.js';
-import type { MfaCaller, MfaDeps } from './flows/mfa/factor-session.js';
-import { factors } from './flows/mfa/factors.js';
-import { mfaKeys } from './flows/mfa/keys.js';
-import { verifyRecoveryCode } from './flows/mfa/recovery-code.js';
-import { regenerateRecoveryCodes } from './flows/mfa/regenerate-recovery-codes.js';
-import { unenroll } from './flows/mfa/unenroll.js';
-import { verify } from './flows/mfa/verify.js';
+import type { AuthDeps } from '../../deps.js';
+import { activate } from './activate.js';
+import { enroll } from './enroll.js';
+import type { MfaCaller, MfaDeps } from './factor-session.js';
+import { factors } from './factors.js';
+import { mfaKeys } from './keys.js';
+import { verifyRecoveryCode } from './recovery-code.js';
+import { regenerateRecoveryCodes } from './regenerate-recovery-codes.js';
+import { unenroll } from './unenroll.js';
+import { verify } from './verify.js';
 
-export type { MfaActivation } from './flows/mfa/activate.js';
-export type { MfaEnrollment } from './flows/mfa/enroll.js';
-export type { MfaCaller } from './flows/mfa/factor-session.js';
-export type { MfaFactorView } from './flows/mfa/factors.js';
+export type { MfaActivation } from './activate.js';
+export type { MfaEnrollment } from './enroll.js';
+export type { MfaCaller } from './factor-session.js';
+export type { MfaFactorView } from './factors.js';
 
 export type MfaService = ReturnType<typeof createMfaService>;
 

@@ -1,15 +1,15 @@
-import type { AuthDeps } from './deps.js';
-import type { EmailFlows } from './email-flows.js';
-import { signInAnonymously } from './flows/account/anonymous.js';
-import { deleteAccount } from './flows/account/delete-account.js';
-import type { AccountDeps } from './flows/account/deps.js';
-import { requireAal2ForCaller } from './flows/account/reauthenticate.js';
-import { refresh } from './flows/account/refresh.js';
-import { listSessions, revokeSession } from './flows/account/sessions.js';
-import { signIn } from './flows/account/sign-in.js';
-import { signOut } from './flows/account/sign-out.js';
-import { register, signUp } from './flows/account/sign-up.js';
-import { updateUser } from './flows/account/update-user.js';
+import type { AuthDeps } from '../../deps.js';
+import type { EmailFlows } from '../email/index.js';
+import { signInAnonymously } from './anonymous.js';
+import { deleteAccount } from './delete-account.js';
+import type { AccountDeps } from './deps.js';
+import { requireAal2ForCaller } from './reauthenticate.js';
+import { refresh } from './refresh.js';
+import { listSessions, revokeSession } from './sessions.js';
+import { signIn } from './sign-in.js';
+import { signOut } from './sign-out.js';
+import { register, signUp } from './sign-up.js';
+import { updateUser } from './update-user.js';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 

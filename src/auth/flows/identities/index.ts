@@ -1,14 +1,14 @@
-import type { Caller } from './assurance.js';
-import type { AuthDeps } from './deps.js';
-import type { ExternalIdentity } from './external.js';
-import { exchangeCode } from './flows/identities/exchange-code.js';
-import { listIdentities } from './flows/identities/list.js';
-import { createExternalCache, type ExternalUser, resolveExternal } from './flows/identities/resolve-external.js';
-import { unlinkIdentity } from './flows/identities/unlink.js';
-import type { AuthPayload, ClientInfo } from './model.js';
+import type { Caller } from '../../assurance.js';
+import type { AuthDeps } from '../../deps.js';
+import type { ExternalIdentity } from '../../external.js';
+import type { AuthPayload, ClientInfo } from '../../model.js';
+import { exchangeCode } from './exchange-code.js';
+import { listIdentities } from './list.js';
+import { createExternalCache, type ExternalUser, resolveExternal } from './resolve-external.js';
+import { unlinkIdentity } from './unlink.js';
 
-export type { IdentityView } from './flows/identities/list.js';
-export type { ExternalUser } from './flows/identities/resolve-external.js';
+export type { IdentityView } from './list.js';
+export type { ExternalUser } from './resolve-external.js';
 
 export type IdentityService = ReturnType<typeof createIdentityService>;
 

@@ -1,9 +1,9 @@
-import type { Db } from '../db/client.js';
-import { deleteUser } from './flows/admin/delete-user.js';
-import { getUser } from './flows/admin/get-user.js';
-import { type ListUsersOptions, listUsers } from './flows/admin/list-users.js';
-import { signOutUser } from './flows/admin/sign-out-user.js';
-import { type AdminUserUpdate, updateUser } from './flows/admin/update-user.js';
+import type { Db } from '../../../db/client.js';
+import { deleteUser } from './delete-user.js';
+import { getUser } from './get-user.js';
+import { type ListUsersOptions, listUsers } from './list-users.js';
+import { signOutUser } from './sign-out-user.js';
+import { type AdminUserUpdate, updateUser } from './update-user.js';
 
 export type AdminService = ReturnType<typeof createAdminService>;
 

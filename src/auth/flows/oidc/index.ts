@@ -1,11 +1,11 @@
-import type { AuthDeps } from './deps.js';
-import type { BrowserAnswer } from './flows/oidc/answers.js';
-import { callback } from './flows/oidc/callback.js';
-import { linkUrl } from './flows/oidc/link-url.js';
-import { createBrokerState } from './flows/oidc/providers.js';
-import { start } from './flows/oidc/start.js';
+import type { AuthDeps } from '../../deps.js';
+import type { BrowserAnswer } from './answers.js';
+import { callback } from './callback.js';
+import { linkUrl } from './link-url.js';
+import { createBrokerState } from './providers.js';
+import { start } from './start.js';
 
-export type { BrowserAnswer } from './flows/oidc/answers.js';
+export type { BrowserAnswer } from './answers.js';
 
 export type OidcBroker = ReturnType<typeof createOidcBroker>;
 

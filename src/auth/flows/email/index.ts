@@ -1,12 +1,12 @@
-import type { AuthDeps } from './deps.js';
-import { resendConfirmation, verifyEmail } from './flows/email/confirmation.js';
-import { checkEmailChange, confirmEmailChange, startEmailChange } from './flows/email/email-change.js';
-import { signInWithOtp, verifyMagicLink, verifyOtp } from './flows/email/magic-link.js';
-import { requestPasswordReset, resetPassword } from './flows/email/recovery.js';
-import { idle, issueToken, mail, notify } from './flows/email/tokens.js';
+import type { AuthDeps } from '../../deps.js';
+import { resendConfirmation, verifyEmail } from './confirmation.js';
+import { checkEmailChange, confirmEmailChange, startEmailChange } from './email-change.js';
+import { signInWithOtp, verifyMagicLink, verifyOtp } from './magic-link.js';
+import { requestPasswordReset, resetPassword } from './recovery.js';
+import { idle, issueToken, mail, notify } from './tokens.js';
 
-export type { EmailChangeStatus } from './flows/email/email-change.js';
-export { ensureEmailIdentity } from './flows/email/identity.js';
+export type { EmailChangeStatus } from './email-change.js';
+export { ensureEmailIdentity } from './identity.js';
 
 export type EmailFlows = ReturnType<typeof createEmailFlows>;
 
