@@ -54,7 +54,11 @@ export function memoryVerifierStorage(): VerifierStorage {
   };
 }
 
-/** The `extensions.code` values of the authgate contract (CONTRACT.md, "Error codes"). */
+/**
+ * The `extensions.code` values of authgate's errors (the server's catalogue is
+ * `src/auth/errors.ts`). Copied, not imported: this client is code a frontend copies into
+ * its own project, which has no server source to import from.
+ */
 export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'WEAK_PASSWORD'
