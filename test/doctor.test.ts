@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bareAuthCalls, type Finding, formatFindings, runDoctor, uidComparedColumns } from '../src/doctor.js';
+import { bareAuthCalls, type Finding, formatFindings, runDoctor, uidComparedColumns } from '../src/ops/rls-doctor.js';
 import { startGateway, type TestGateway } from './helpers.js';
 
 /**
@@ -298,7 +298,7 @@ describe('roles', () => {
 describe('the CLI', () => {
   const cli = async (args: string[], env: Record<string, string | undefined>) => {
     try {
-      const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/bin/doctor.ts', ...args], {
+      const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/ops/doctor.ts', ...args], {
         env,
         timeout: 60_000,
       });

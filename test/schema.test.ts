@@ -17,8 +17,8 @@ import {
   isUnionType,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { printedSchema } from '../src/bin/print-schema.js';
 import { schema } from '../src/graphql/index.js';
+import { printedSchema } from '../src/ops/print-schema.js';
 
 const root = new URL('../', import.meta.url);
 const committed = readFileSync(new URL('schema.graphql', root), 'utf8');

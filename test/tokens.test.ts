@@ -55,7 +55,7 @@ describe('ES256 (default)', () => {
     const s = await signUp(t);
     const oldKid = decodeProtectedHeader(s.accessToken).kid;
     // The npm script, against this test's database.
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/cli.ts', 'keys:rotate'], {
+    const { stdout } = await run('node_modules/.bin/tsx', ['src/ops/cli.ts', 'keys:rotate'], {
       env: { ...process.env, DATABASE_URL: t.dbUrl, SECRETS_KEY: t.secretsKey },
       timeout: 60_000,
     });
@@ -108,7 +108,7 @@ describe('ES256 (default)', () => {
   });
 
   it('prints a service-role JWT with npm run keys:service-role that opens the admin fields', async () => {
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/bin/cli.ts', 'keys:service-role'], {
+    const { stdout } = await run('node_modules/.bin/tsx', ['src/ops/cli.ts', 'keys:service-role'], {
       env: { ...process.env, DATABASE_URL: t.dbUrl, SECRETS_KEY: t.secretsKey },
       timeout: 60_000,
     });

@@ -10,9 +10,9 @@ import {
 } from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
 import { migrateAndProvision } from '../db/migrate.js';
-import { formatFindings, runDoctor } from '../doctor.js';
 import { createGateway } from '../server.js';
 import { withAdminSql } from './admin-db.js';
+import { formatFindings, runDoctor } from './rls-doctor.js';
 
 type Command = {
   summary: string;

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from '../doctor.js';
+import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
 
 /**
  * `authgate doctor`: lints the row level security of DATABASE_URL (an admin URL) and prints
