@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bareAuthCalls, type Finding, formatFindings, runDoctor, uidComparedColumns } from '../src/ops/rls-doctor.js';
 import { startGateway, type TestGateway } from './helpers.js';
+import { freePort } from './ports.js';
 
 /**
  * The RLS doctor against a real migrated database: the project's own schema comes out clean,
@@ -298,7 +299,7 @@ describe('roles', () => {
 describe('the CLI', () => {
   const cli = async (args: string[], env: Record<string, string | undefined>) => {
     try {
-      const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/ops/doctor.ts', ...args], {
+      const { stdout, stderr } = await run('node', ['bin/authgate.mjs', 'doctor', ...args], {
         env,
         timeout: 60_000,
       });
@@ -354,6 +355,23 @@ describe('the CLI', () => {
 
     const unknown = await cli(['--nope'], { ...baseEnv, DATABASE_URL: t.dbUrl });
     expect(unknown.code).toBe(2);
+  });
+
+  // `npx authgate doctor` is the one entry point: 1 is only ever a finding, so a script can
+  // tell "fix your policies" from "could not check".
+  it('exits 2 with one line, never 1, when the database does not answer or a schema is missing', async () => {
+    const down = await cli([], {
+      ...baseEnv,
+      DATABASE_URL: `postgres://postgres:x@127.0.0.1:${await freePort()}/postgres`,
+    });
+    expect(down.code).toBe(2);
+    expect(down.stdout).toBe('');
+    expect(down.stderr.trim().split('\n')).toHaveLength(1);
+    expect(down.stderr).toMatch(/^authgate doctor: .*ECONNREFUSED/);
+
+    const missing = await cli(['--schema', 'pubic'], { ...baseEnv, DATABASE_URL: t.dbUrl });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe('authgate doctor: schema pubic does not exist');
   });
 });
 

@@ -1,8 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import postgres from 'postgres';
+import { type Auth, createAuth } from '../auth/index.js';
+import { loadSealingKeys, provisionSigningKeys } from '../auth/signing-keys.js';
 import { type Config, loadConfig } from '../config.js';
+import { createPools, loginUrl } from '../db/client.js';
 import { startEmbedded } from '../db/embedded.js';
+import { migrateAndProvision } from '../db/migrate.js';
+import { createLogger } from '../log.js';
+import { createMailer } from '../mail/mailer.js';
 
 /**
  * Runs `fn` with an admin connection: DATABASE_URL, else the embedded Postgres of DATA_DIR
@@ -31,6 +37,42 @@ export async function withAdminSql<T>(fn: (sql: postgres.Sql, url: string, confi
     await sql.end({ timeout: 5 });
     await stop?.();
   }
+}
+
+export type AuthPath = Auth;
+
+/**
+ * Runs `fn` with the gateway's auth path (its flows, on the auth login role's own pool), as
+ * `npm start` builds it but without the HTTP server: the CLI creates, bans and deletes users
+ * through the same code as the API, so the same rules and side effects apply.
+ */
+export async function withAuthPath<T>(fn: (auth: AuthPath) => Promise<T>): Promise<T> {
+  return withAdminSql(async (_sql, url, config) => {
+    const log = createLogger('silent');
+    const sealing = loadSealingKeys(config, (line) => log.warn(line));
+    const secrets = await migrateAndProvision(url, provisionSigningKeys(sealing));
+    const base = config.db.poolUrl ?? url;
+    const pools = createPools(
+      {
+        app: loginUrl(base, secrets.app.role, secrets.app.password),
+        auth: loginUrl(base, secrets.auth.role, secrets.auth.password),
+      },
+      config,
+    );
+    const mailer = createMailer(config.mail, config.mail.smtpUrl, log);
+    try {
+      const auth = await createAuth({ pools, config, sealing, secrets, mailer, log, onLimited: () => {} });
+      try {
+        return await fn(auth);
+      } finally {
+        auth.stop();
+        await auth.idle();
+      }
+    } finally {
+      mailer.close();
+      await pools.close();
+    }
+  });
 }
 
 async function answers(url: string): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import postgres from 'postgres';
 import { createAccessTokens } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
 import {
@@ -10,13 +11,14 @@ import {
 } from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
 import { migrateAndProvision } from '../db/migrate.js';
-import { createGateway } from '../server.js';
-import { withAdminSql } from './admin-db.js';
-import { formatFindings, runDoctor } from './rls-doctor.js';
+import { type AuthPath, withAdminSql, withAuthPath } from './admin-db.js';
+import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
 
 type Command = {
   summary: string;
   usage: string;
+  /** More for `--help` than the summary. */
+  details?: string;
   options: Record<string, { type: 'string' | 'boolean' }>;
   run: (v: Values) => Promise<number>;
 };
@@ -28,7 +30,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'authgate users:list [--search TEXT] [--first N]',
     options: { search: { type: 'string' }, first: { type: 'string' } },
     run: (v) =>
-      withGateway(async (g) => {
+      withAuthPath(async (g) => {
         const first = Math.min(Math.max(Number(v.first ?? 50) || 50, 1), 100);
         const { rows } = await g.admin.listUsers({ first, after: null, search: (v.search as string) ?? null });
         for (const u of rows) {
@@ -47,7 +49,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'authgate users:create --email EMAIL --password PASSWORD [--admin]',
     options: { email: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' } },
     run: (v) =>
-      withGateway(async (g) => {
+      withAuthPath(async (g) => {
         const email = required(v, 'email');
         const password = required(v, 'password');
         const created = await g.auth.register({ email, password }, { ip: null, userAgent: 'authgate-cli' });
@@ -63,7 +65,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'authgate users:ban (--email EMAIL | --id ID) [--hours N (default 876000)]',
     options: { email: { type: 'string' }, id: { type: 'string' }, hours: { type: 'string' } },
     run: (v) =>
-      withGateway(async (g) => {
+      withAuthPath(async (g) => {
         const id = await findUser(g, v);
         const hours = Number(v.hours ?? 876_000);
         if (!Number.isFinite(hours) || hours < 0) throw new UsageError('--hours must be a number ≥ 0');
@@ -77,7 +79,7 @@ const COMMANDS: Record<string, Command> = {
     usage: 'authgate users:delete (--email EMAIL | --id ID)',
     options: { email: { type: 'string' }, id: { type: 'string' } },
     run: (v) =>
-      withGateway(async (g) => {
+      withAuthPath(async (g) => {
         const id = await findUser(g, v);
         await g.admin.deleteUser(id);
         console.log(`deleted ${id}`);
@@ -130,20 +132,66 @@ const COMMANDS: Record<string, Command> = {
       }),
   },
   doctor: {
-    summary: 'Lint the row level security of the database (see README).',
+    summary: 'Lint the row level security of the database at DATABASE_URL (see README).',
     usage: 'authgate doctor [--schema public,app]',
+    details: `Lints the row level security of the database at DATABASE_URL (an admin URL):
+  - every table in the exposed schemas has RLS enabled and forced, and a policy
+  - views readable by anon/authenticated are security_invoker
+  - policies call auth.uid()/auth.jwt()/auth.role() as (select ...), not once per row
+  - columns that policies compare with auth.uid() are indexed
+  - anon and authenticated hold nothing in schema auth but EXECUTE on functions
+  - the gateway's roles, and login roles in anon/authenticated, are not SUPERUSER or BYPASSRLS
+
+Options:
+  --schema LIST  comma-separated exposed schemas (default: ${DEFAULT_SCHEMAS.join(',')})
+  -h, --help     this text
+
+Exit status: 0 no error-level finding, 1 at least one, 2 usage or connection problem.`,
     options: { schema: { type: 'string' } },
-    run: (v) =>
-      withAdminSql(async (sql) => {
-        const schemas = typeof v.schema === 'string' ? v.schema.split(',').map((x) => x.trim()) : undefined;
-        const findings = await runDoctor(sql, schemas ? { schemas } : {});
-        console.log(findings.length === 0 ? 'no findings' : formatFindings(findings));
-        return findings.some((f) => f.level === 'error') ? 1 : 0;
-      }),
+    run: doctor,
   },
 };
 
 class UsageError extends Error {}
+
+/**
+ * `authgate doctor` checks the operator's own database, so DATABASE_URL and never the embedded
+ * Postgres (whose schema is authgate's, and clean). Exit 1 means an error-level finding and
+ * nothing else: a database it cannot reach, or a schema that does not exist, is 2 like a usage
+ * problem, so a deploy script cannot mistake an outage for a verdict.
+ */
+async function doctor(v: Values): Promise<number> {
+  const fail = (message: string) => {
+    console.error(`authgate doctor: ${message}`);
+    return 2;
+  };
+  const url = process.env.DATABASE_URL;
+  if (!url) return fail('DATABASE_URL is not set; point it at an admin URL of the database to check');
+  const schemas =
+    typeof v.schema === 'string'
+      ? v.schema
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
+  if (schemas?.length === 0) return fail('--schema needs at least one schema name');
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    const findings = await runDoctor(sql, schemas ? { schemas } : {});
+    console.log(formatFindings(findings));
+    return findings.some((f) => f.level === 'error') ? 1 : 0;
+  } catch (err) {
+    return fail(oneLine(err));
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** An error as one line: a driver's message, else its code (a refused connection to a name can carry no message). */
+function oneLine(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return (e.message || e.code || String(err)).replace(/\s*\n\s*/g, ' ');
+}
 
 function required(v: Values, name: string): string {
   const value = v[name];
@@ -151,23 +199,12 @@ function required(v: Values, name: string): string {
   return value;
 }
 
-async function withGateway(fn: (g: Awaited<ReturnType<typeof createGateway>>) => Promise<number>): Promise<number> {
-  return withAdminSql(async (_sql, url, config) => {
-    const g = await createGateway({ ...config, logLevel: 'silent' }, url);
-    try {
-      return await fn(g);
-    } finally {
-      await g.close();
-    }
-  });
-}
-
 /** The key that seals private signing keys: the same SECRETS_KEY (or DATA_DIR) as the gateway's. */
 function sealingKeys(config: Config): SealingKeys {
   return loadSealingKeys(config, (line) => console.warn(`authgate: ${line}`));
 }
 
-async function findUser(g: Awaited<ReturnType<typeof createGateway>>, v: Values): Promise<string> {
+async function findUser(g: AuthPath, v: Values): Promise<string> {
   if (typeof v.id === 'string') return v.id;
   const email = required(v, 'email').trim().toLowerCase();
   const { rows } = await g.admin.listUsers({ first: 100, after: null, search: email });
@@ -205,7 +242,7 @@ async function main(argv: string[]): Promise<number> {
       strict: true,
     });
     if (values.help) {
-      console.log(`${command.usage}\n\n${command.summary}`);
+      console.log(`${command.usage}\n\n${command.details ?? command.summary}`);
       return 0;
     }
     return await command.run(values as Values);
