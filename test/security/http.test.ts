@@ -10,6 +10,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSealingKeys, openPrivateJwk } from '../../src/auth/signing-keys.js';
 import { codeOf, type GqlResponse, ME, type Session, signUp, startGateway, type TestGateway } from '../helpers.js';
 
 let t: TestGateway;
@@ -62,14 +63,21 @@ const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('bas
 /**
  * The key the gateway really signs with, read the way an attacker who stole the database
  * would: HS256 uses the generated secret in authgate_private.secrets; ES256 the current
- * private key in auth.signing_keys.
+ * private key in auth.signing_keys, which is sealed at rest, so this attacker also holds the
+ * gateway's SECRETS_KEY (test/ops/keys-at-rest.test.ts: no plain private key is stored).
  */
 async function realKey(): Promise<Key> {
   const header = decodeProtectedHeader(victim.accessToken);
   if (header.alg === 'HS256') return { alg: 'HS256', key: await dbSecret() };
-  const [row] = await t.admin<{ private_jwk: JWK }[]>`
-    select private_jwk from auth.signing_keys where kid = ${header.kid!}`;
-  return { alg: header.alg!, kid: header.kid!, key: (await importJWK(row!.private_jwk, header.alg!)) as CryptoKey };
+  const [row] = await t.admin<{ sealed: string }[]>`
+    select sealed_private_jwk as sealed from auth.signing_keys where kid = ${header.kid!}`;
+  const sealing = loadSealingKeys({
+    secretsKey: { current: t.secretsKey, previous: undefined },
+    dataDir: '/nonexistent',
+    env: 'test',
+  });
+  const jwk = openPrivateJwk(sealing, header.kid!, row!.sealed);
+  return { alg: header.alg!, kid: header.kid!, key: (await importJWK(jwk, header.alg!)) as CryptoKey };
 }
 
 /** The generated HS256 secret kept in the database. */
