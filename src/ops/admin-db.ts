@@ -39,14 +39,12 @@ export async function withAdminSql<T>(fn: (sql: postgres.Sql, url: string, confi
   }
 }
 
-export type AuthPath = Auth;
-
 /**
  * Runs `fn` with the gateway's auth path (its flows, on the auth login role's own pool), as
  * `npm start` builds it but without the HTTP server: the CLI creates, bans and deletes users
  * through the same code as the API, so the same rules and side effects apply.
  */
-export async function withAuthPath<T>(fn: (auth: AuthPath) => Promise<T>): Promise<T> {
+export async function withAuthPath<T>(fn: (auth: Auth) => Promise<T>): Promise<T> {
   return withAdminSql(async (_sql, url, config) => {
     const log = createLogger('silent');
     const sealing = loadSealingKeys(config, (line) => log.warn(line));

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { createAccessTokens } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
+import type { Auth } from '../auth/index.js';
 import {
   createKeyStore,
   loadSealingKeys,
@@ -11,7 +12,7 @@ import {
 } from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
 import { migrateAndProvision } from '../db/migrate.js';
-import { type AuthPath, withAdminSql, withAuthPath } from './admin-db.js';
+import { withAdminSql, withAuthPath } from './admin-db.js';
 import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
 
 type Command = {
@@ -187,7 +188,7 @@ async function doctor(v: Values): Promise<number> {
   }
 }
 
-/** An error as one line: a driver's message, else its code (a refused connection to a name can carry no message). */
+/** An error as one line: its message, else its code (Node's AggregateError of a refused connection has none). */
 function oneLine(err: unknown): string {
   const e = err as { message?: string; code?: string };
   return (e.message || e.code || String(err)).replace(/\s*\n\s*/g, ' ');
@@ -204,7 +205,7 @@ function sealingKeys(config: Config): SealingKeys {
   return loadSealingKeys(config, (line) => console.warn(`authgate: ${line}`));
 }
 
-async function findUser(g: AuthPath, v: Values): Promise<string> {
+async function findUser(g: Auth, v: Values): Promise<string> {
   if (typeof v.id === 'string') return v.id;
   const email = required(v, 'email').trim().toLowerCase();
   const { rows } = await g.admin.listUsers({ first: 100, after: null, search: email });
