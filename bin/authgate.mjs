@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../src/bin/cli.ts');
+await import('../src/ops/cli.ts');

