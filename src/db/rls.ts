@@ -58,10 +58,15 @@ export type RequestTxOptions = {
 export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOptions = {}): RequestTx {
   const { postgraphile = false, acquireTimeoutMs = 5000, prepare = true, hooks } = opts;
   let opened: Promise<Opened> | undefined;
+  // Once the request is finished nothing may open a transaction: a resolver still running
+  // after its operation ended (graphql-js does not wait for siblings of a failed non-null
+  // field) would otherwise hold a connection idle in transaction until the server's timeout.
+  let finished = false;
   const sessionEnded = (err: unknown) =>
     (err as { code?: string }).code === SESSION_ENDED ? new SessionEndedError() : err;
 
   const open = (): Promise<Opened> => {
+    if (finished && !opened) return Promise.reject(new RequestFinishedError());
     opened ??= reserve(pool, acquireTimeoutMs).then((sql) => {
       hooks?.taken();
       const begin = sql`begin`.execute();
@@ -96,9 +101,13 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
     },
     isOpen: () => opened !== undefined,
     open: () => void open().catch(() => {}),
-    sql: async () => (await open()).sql,
+    sql: async () => {
+      if (finished) throw new RequestFinishedError();
+      return (await open()).sql;
+    },
     ready: async () => (await open()).setup,
     finish: async (ok, wait) => {
+      finished = true;
       if (!opened) return;
       let o: Opened;
       try {
@@ -204,4 +213,12 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
       );
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** A resolver asked for the request's transaction after the request had finished. */
+class RequestFinishedError extends Error {
+  override name = 'RequestFinishedError';
+  constructor() {
+    super('the request has finished; its transaction can no longer be opened');
+  }
 }
