@@ -1,0 +1,2 @@
+// Helpers for an app's own tests (`import … from 'authgate/testing'`).
+export {};
