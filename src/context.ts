@@ -14,6 +14,7 @@ import type { OidcBroker } from './auth/flows/oidc/index.js';
 import type { ClientInfo } from './auth/model.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js';
 import { createLoaders, type Loaders } from './db/loaders.js';
+import { type RequestDb, requestDb } from './db/request-db.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -33,6 +34,16 @@ export type Context = {
   /** A bad bearer token: the request fails with it before any database work. */
   authError: GraphQLError | null;
   tx: RequestTx;
+  /**
+   * Drizzle bound to this request's transaction (claims and role set, session checked):
+   * how an app's resolvers read and write. Made on first use.
+   */
+  readonly db: RequestDb;
+  /**
+   * One value per request and key, made by `create` on first use: for an app's DataLoaders,
+   * which must batch within a request and never share rows between callers.
+   */
+  perRequest: <T>(key: string, create: () => T) => T;
   loaders: Loaders;
   requestId: string;
   client: ClientInfo;
@@ -100,12 +111,22 @@ export async function createContext(
     prepare: deps.prepare ?? true,
     hooks: { taken: deps.services.metrics.connectionTaken, returned: deps.services.metrics.connectionReturned },
   });
+  let db: RequestDb | undefined;
+  const memo = new Map<string, unknown>();
   return {
     viewer,
     service: verified?.kind === 'service',
     accessClaims,
     authError,
     tx,
+    get db() {
+      db ??= requestDb(tx, deps.db);
+      return db;
+    },
+    perRequest: <T>(key: string, create: () => T): T => {
+      if (!memo.has(key)) memo.set(key, create());
+      return memo.get(key) as T;
+    },
     loaders: createLoaders(tx),
     ...deps.services,
     requestId: request.headers.get('x-request-id') ?? 'none',

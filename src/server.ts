@@ -7,6 +7,8 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
+import postgres from 'postgres';
+import { type LoadedApp, NO_APP } from './app-loader.js';
 import type { AccessTokens } from './auth/access-token.js';
 import { AuthError } from './auth/errors.js';
 import type { AuthService } from './auth/flows/account/index.js';
@@ -15,17 +17,18 @@ import type { BrowserAnswer } from './auth/flows/oidc/index.js';
 import { createAuth } from './auth/index.js';
 import type { Maintenance } from './auth/maintenance.js';
 import { loadSealingKeys, provisionSigningKeys } from './auth/signing-keys.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import { type Context, type ContextDeps, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
 import { databaseUnavailableError, isDatabaseUnavailable, SessionEndedError } from './db/errors.js';
-import { migrateAndProvision, SHIPPED_MIGRATIONS } from './db/migrate.js';
+import { migrateAndProvision, migrateApp, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
-import { schema } from './graphql/index.js';
+import { buildSchema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { runDoctor } from './ops/rls-doctor.js';
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
 
@@ -47,15 +50,23 @@ export type Gateway = {
   close: (drainMs?: number) => Promise<void>;
 };
 
-/** Migrates the database behind `adminUrl`, then builds the HTTP server on its own role. */
+/**
+ * Migrates the database behind `adminUrl` (ours, then the app's), then builds the HTTP server
+ * on its own role. An app's GraphQL modules must have been imported before (see loadApp).
+ */
 export async function createGateway(
   config: Config,
   adminUrl: string,
-  opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream } = {},
+  opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream; app?: LoadedApp } = {},
 ): Promise<Gateway> {
   const log = createLogger(config.logLevel, opts.logDestination);
+  const app = opts.app ?? NO_APP;
   const sealing = loadSealingKeys(config, (line) => log.warn(line));
-  const secrets = await migrateAndProvision(adminUrl, provisionSigningKeys(sealing));
+  const secrets = await migrateAndProvision(adminUrl, async (sql) => {
+    await provisionSigningKeys(sealing)(sql);
+    await migrateApp(sql, app.migrations);
+  });
+  if (app.configFile !== null) await checkAppRls(adminUrl, app, log);
   const base = config.db.poolUrl ?? adminUrl;
   const appUrl = loginUrl(base, secrets.app.role, secrets.app.password);
   const pools = createPools(
@@ -89,7 +100,7 @@ export async function createGateway(
 
   const graphiql = bundledGraphiQL();
   const yoga = createYoga<ServerContext, Context>({
-    schema,
+    schema: buildSchema(),
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: config.graphiql ? GRAPHIQL_OPTIONS : false,
@@ -447,4 +458,23 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 function sessionEnded(error: unknown): boolean {
   const original = (error as { originalError?: unknown }).originalError;
   return error instanceof SessionEndedError || original instanceof SessionEndedError;
+}
+
+/**
+ * An app's tables reachable by anon or authenticated without row level security: a loud
+ * warning at start, or (strictRls) no start at all. The RLS doctor's error-level findings.
+ */
+async function checkAppRls(adminUrl: string, app: LoadedApp, log: Logger): Promise<void> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    const errors = (await runDoctor(sql)).filter((f) => f.level === 'error');
+    for (const f of errors) log.warn({ check: f.check, object: f.object }, `RLS: ${f.why} Fix: ${f.fix}`);
+    if (errors.length > 0 && app.config.strictRls) {
+      throw new ConfigError(
+        `strictRls: ${errors.length} problem(s) with row level security, e.g. ${errors[0]!.object}: ${errors[0]!.why} (npx authgate doctor lists them)`,
+      );
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }

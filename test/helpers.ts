@@ -1,15 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { inject } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { createGateway, type Gateway } from '../src/server.js';
+import type { Gateway } from '../src/server.js';
+import { type GqlResponse, NO_RATE_LIMITS, startTestGateway } from '../src/testing/index.js';
 
-// Tests read GraphQL responses dynamically and assert on their shape, so `any` is the honest type here.
-export type GqlResponse<T = Record<string, any>> = {
-  status: number;
-  data?: T | null;
-  errors?: Array<{ message: string; path?: string[]; extensions?: Record<string, unknown> }>;
-};
+export type { GqlResponse } from '../src/testing/index.js';
 
 export type TestGateway = {
   url: string;
@@ -30,78 +24,34 @@ export type TestGateway = {
 };
 
 /**
- * A real gateway on a real HTTP port, on a fresh database of the run's Postgres.
+ * A real gateway on a real HTTP port, on a fresh database of the run's Postgres: the
+ * package's own `authgate/testing` helper, as an app's tests use it.
  * `env` overrides configuration the way an operator would.
  */
 export async function startGateway(
   env: Record<string, string> = {},
   opts: { logs?: string[]; port?: number } = {},
 ): Promise<TestGateway> {
-  const root = inject('adminUrl');
-  const name = `authgate_t_${randomBytes(6).toString('hex')}`;
-  const server = postgres(root, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${name}`);
-  await server.end();
-  const u = new URL(root);
-  u.pathname = `/${name}`;
-  const dbUrl = u.toString();
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    // Suites make far more sign-ups from 127.0.0.1 than a real client; the rate-limit tests
-    // turn the limits on explicitly.
-    ...NO_RATE_LIMITS,
-    // A key of its own, so no test writes DATA_DIR/secrets.key into the working tree.
-    SECRETS_KEY: randomBytes(32).toString('base64url'),
-    ...env,
-  });
   const queries: string[] = [];
-  const logs = opts.logs;
-  const gateway = await createGateway(config, dbUrl, {
+  const t = await startTestGateway({
+    adminUrl: inject('adminUrl'),
+    env,
     onQuery: (q) => queries.push(q),
-    ...(logs ? { logDestination: { write: (line: string) => void logs.push(line) } } : {}),
+    ...opts,
   });
-  const port = await gateway.listen(opts.port ?? 0, '127.0.0.1');
-  const url = `http://127.0.0.1:${port}/graphql`;
-  const admin = postgres(dbUrl, { max: 2, onnotice: () => {} });
   return {
-    url,
-    gateway,
-    admin,
-    dbUrl,
-    secretsKey: config.secretsKey.current!,
+    url: t.url,
+    gateway: t.gateway,
+    admin: t.admin,
+    dbUrl: t.dbUrl,
+    secretsKey: t.secretsKey,
     queries,
-    gql: async (query, variables, token, headers) => {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...headers,
-        },
-        body: JSON.stringify({ query, variables }),
-      });
-      const body = (await res.json()) as GqlResponse;
-      return { ...body, status: res.status } as GqlResponse<any>;
-    },
-    close: async () => {
-      await gateway.close();
-      await admin.end();
-      const s = postgres(root, { max: 1, onnotice: () => {} });
-      await s.unsafe(`drop database if exists ${name} with (force)`);
-      await s.end();
-    },
+    gql: (query, variables, token, headers) => t.gql(query, variables, token ?? null, headers),
+    close: t.close,
   };
 }
 
-export const NO_RATE_LIMITS = {
-  RATE_LIMIT_SIGNUP_IP_MAX: '0',
-  RATE_LIMIT_TOKEN_IP_MAX: '0',
-  RATE_LIMIT_SIGNIN_EMAIL_MAX: '0',
-  RATE_LIMIT_SIGNIN_EMAIL_CEILING: '0',
-  RATE_LIMIT_EMAIL_MAX: '0',
-  RATE_LIMIT_EMAIL_CEILING: '0',
-};
+export { NO_RATE_LIMITS };
 
 let seq = 0;
 /** A fresh, valid email per call. */

@@ -53,6 +53,10 @@ export function createPools(
     // Lets tests and the bench count statements per request; off in production.
     ...(onQuery ? { debug: (_conn: number, query: string) => onQuery(query) } : {}),
   });
+  // Drizzle reads dates and times as text and maps them itself; it sets those parsers on the
+  // client it is given. Set once here, so an app's queries through ctx.db (requestDb) and our
+  // own raw ones (which cast timestamps to text anyway) always see the same parsers.
+  drizzle({ client: app });
   // Its own login role, which inherits authgate_auth: no SET ROLE needed, so it works
   // through a transaction-mode pooler too.
   const auth = postgres(urls.auth, {

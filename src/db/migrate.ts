@@ -113,3 +113,24 @@ export function scramVerifier(password: string, iterations = 4096): string {
   const serverKey = createHmac('sha256', salted).update('Server Key').digest();
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
+
+/**
+ * An app's drizzle-kit migrations, folder by folder after ours (the caller holds the
+ * migration lock). Each folder keeps its own journal table in schema drizzle, so its
+ * migrations are told from ours and from other folders'.
+ */
+export async function migrateApp(sql: postgres.Sql, folders: string[]): Promise<void> {
+  for (const folder of folders) {
+    const table = `__app_${folder
+      .split(/[\\/]/)
+      .filter(Boolean)
+      .slice(-2)
+      .join('_')
+      .replace(/[^a-zA-Z0-9_]/g, '_')}`;
+    await migrate(drizzle({ client: sql }), {
+      migrationsFolder: folder,
+      migrationsTable: table.slice(0, 63),
+      migrationsSchema: 'drizzle',
+    });
+  }
+}

@@ -10,4 +10,15 @@ import './identity.js';
 import './email.js';
 import './mfa.js';
 
-export const schema = builder.toSchema({ sortSchema: false });
+import type { GraphQLSchema } from 'graphql';
+
+let built: GraphQLSchema | undefined;
+
+/**
+ * The schema: ours, and whatever an app's modules added to the builder before the first
+ * call (they must be imported first; the gateway imports them before it builds).
+ */
+export function buildSchema(): GraphQLSchema {
+  built ??= builder.toSchema({ sortSchema: false });
+  return built;
+}

@@ -1,5 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { printSchema } from 'graphql';
 import postgres from 'postgres';
+import { loadApp } from '../app-loader.js';
 import { createAccessTokens } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
 import type { Auth } from '../auth/index.js';
@@ -11,7 +14,9 @@ import {
   type SealingKeys,
 } from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
-import { migrateAndProvision } from '../db/migrate.js';
+import { migrateAndProvision, migrateApp } from '../db/migrate.js';
+import { buildSchema } from '../graphql/index.js';
+import { runServer } from '../run.js';
 import { withAdminSql, withAuthPath } from './admin-db.js';
 import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
 
@@ -25,7 +30,45 @@ type Command = {
 };
 type Values = Record<string, string | boolean | undefined>;
 
+const CONFIG_OPTION = { config: { type: 'string' } } as const;
+const appOf = (v: Values) => loadApp(typeof v.config === 'string' ? { configFile: v.config } : {});
+
 const COMMANDS: Record<string, Command> = {
+  dev: {
+    summary: 'Serve the gateway with your app (authgate.config.*) for development: GraphiQL on.',
+    usage: 'authgate dev [--config FILE]',
+    details: `Serves the gateway on PORT (4000) with the app of authgate.config.ts (or .mts/.js/.mjs) in this
+folder: its GraphQL modules on the schema, its migrations applied after authgate's. Without
+DATABASE_URL an embedded Postgres keeps its data in DATA_DIR (.data). NODE_ENV defaults to development.`,
+    options: CONFIG_OPTION,
+    run: async (v) => {
+      await runServer(await appOf(v), { NODE_ENV: 'development', ...process.env });
+      return new Promise<number>(() => {}); // serves until a signal ends the process
+    },
+  },
+  start: {
+    summary: 'Serve the gateway with your app (authgate.config.*), as configured by the environment.',
+    usage: 'authgate start [--config FILE]',
+    options: CONFIG_OPTION,
+    run: async (v) => {
+      await runServer(await appOf(v));
+      return new Promise<number>(() => {});
+    },
+  },
+  'schema:print': {
+    summary: "Print the GraphQL schema, your app's types included (for codegen).",
+    usage: 'authgate schema:print [--config FILE] [--out FILE]',
+    options: { ...CONFIG_OPTION, out: { type: 'string' } },
+    run: async (v) => {
+      await appOf(v);
+      const sdl = `${printSchema(buildSchema())}\n`;
+      if (typeof v.out === 'string') {
+        writeFileSync(v.out, sdl);
+        console.log(`wrote ${v.out}`);
+      } else process.stdout.write(sdl);
+      return 0;
+    },
+  },
   'users:list': {
     summary: 'List users, newest first.',
     usage: 'authgate users:list [--search TEXT] [--first N]',
@@ -122,15 +165,20 @@ const COMMANDS: Record<string, Command> = {
       }),
   },
   'db:migrate': {
-    summary: 'Apply the migrations in drizzle/.',
-    usage: 'authgate db:migrate',
-    options: {},
-    run: () =>
-      withAdminSql(async (_sql, url, config) => {
-        await migrateAndProvision(url, provisionSigningKeys(sealingKeys(config)));
-        console.log('migrations applied');
+    summary: "Apply authgate's migrations, then your app's (authgate.config.*).",
+    usage: 'authgate db:migrate [--config FILE]',
+    options: CONFIG_OPTION,
+    run: async (v) => {
+      const app = await appOf(v);
+      return withAdminSql(async (_sql, url, config) => {
+        await migrateAndProvision(url, async (sql) => {
+          await provisionSigningKeys(sealingKeys(config))(sql);
+          await migrateApp(sql, app.migrations);
+        });
+        console.log(`migrations applied${app.migrations.length > 0 ? ` (and ${app.migrations.join(', ')})` : ''}`);
         return 0;
-      }),
+      });
+    },
   },
   doctor: {
     summary: 'Lint the row level security of the database at DATABASE_URL (see README).',

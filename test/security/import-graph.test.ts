@@ -13,9 +13,10 @@ const SRC = join(ROOT, 'src');
 
 /**
  * Which layers a layer may import from, besides itself and `shared` (src/shared/, and the
- * configuration and logger every layer is handed). The entry points at the top of src/
- * (main, server) wire everything and are not checked; graphql may name the request
- * context's type.
+ * configuration, logger and app-config types every layer is handed). The modules at the top
+ * of src/ (main, server, run, the app loader, the package's index) wire everything and are
+ * not checked; only the entry layers, ops (the CLI) and testing (the package's test
+ * helpers), may import them. graphql may name the request context's type.
  */
 const MAY_IMPORT: Record<string, string[]> = {
   shared: [],
@@ -24,9 +25,10 @@ const MAY_IMPORT: Record<string, string[]> = {
   auth: ['db', 'mail'],
   context: ['auth', 'db', 'mail'],
   graphql: ['auth', 'db', 'context'],
-  ops: ['auth', 'db', 'graphql', 'mail'],
+  ops: ['auth', 'db', 'graphql', 'mail', 'context', 'top'],
+  testing: ['auth', 'db', 'graphql', 'mail', 'context', 'top'],
 };
-const SHARED_FILES = new Set(['config.ts', 'log.ts', 'metrics.ts']);
+const SHARED_FILES = new Set(['config.ts', 'log.ts', 'metrics.ts', 'app-config.ts']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
