@@ -19,15 +19,17 @@ export const CONFIG_FILES = ['authgate.config.ts', 'authgate.config.mts', 'authg
 export const NO_APP: LoadedApp = { configFile: null, config: {}, migrations: [] };
 
 /**
- * Reads the app's `authgate.config.*` (from `cwd`, or the file given), then imports the
+ * Reads the app's `authgate.config.*` (the file given, or AUTHGATE_CONFIG, or the one in
+ * `cwd`), then imports the
  * modules it names so their types and fields are on the builder before the schema is built.
  * TypeScript files load through tsx, which authgate depends on, so an app needs no build
  * step to try things out.
  */
 export async function loadApp(opts: { cwd?: string; configFile?: string } = {}): Promise<LoadedApp> {
   const cwd = opts.cwd ?? process.cwd();
-  const file = opts.configFile
-    ? resolve(cwd, opts.configFile)
+  const given = opts.configFile ?? process.env.AUTHGATE_CONFIG;
+  const file = given
+    ? resolve(cwd, given)
     : (CONFIG_FILES.map((name) => join(cwd, name)).find((f) => existsSync(f)) ?? null);
   if (file === null) return NO_APP;
   if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);

@@ -143,6 +143,9 @@ const EnvSchema = z.object({
   ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
   ANONYMOUS_CLEANUP_INTERVAL_S: int(3600, 1),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
+  // Read by loadApp (src/app-loader.ts) before the gateway's configuration; listed here so it
+  // is documented and checked like the rest.
+  AUTHGATE_CONFIG: z.string().optional(),
 });
 
 export type Config = {
