@@ -22,6 +22,7 @@ import { type Context, type ContextDeps, clientIp, createContext } from './conte
 import { createPools, loginUrl, type Pools } from './db/client.js';
 import { databaseUnavailableError, isDatabaseUnavailable, SessionEndedError } from './db/errors.js';
 import { migrateAndProvision, migrateApp, SHIPPED_MIGRATIONS } from './db/migrate.js';
+import { warnIfPostgresUnpatched } from './db/postgres-fix.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { buildSchema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
@@ -60,6 +61,7 @@ export async function createGateway(
   opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream; app?: LoadedApp } = {},
 ): Promise<Gateway> {
   const log = createLogger(config.logLevel, opts.logDestination);
+  warnIfPostgresUnpatched((line) => log.warn(line));
   const app = opts.app ?? NO_APP;
   const sealing = loadSealingKeys(config, (line) => log.warn(line));
   const secrets = await migrateAndProvision(adminUrl, async (sql) => {
