@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { startTestGateway, stopTestPostgres, type TestGateway, type TestSession } from 'authgate/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateNoteDocument, MyNotesDocument, NotesPageDocument, ShareNoteDocument } from '../src/client/documents.ts';
@@ -277,5 +279,30 @@ describe('notes: lists, pages and batching', () => {
     );
     expect(refused).toBeInstanceOf(RequestError);
     expect((refused as RequestError).errors[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('notes: the RLS doctor', () => {
+  /** `npx authgate doctor` on this gateway's database: its exit code and report. */
+  const doctor = () =>
+    promisify(execFile)('npx', ['authgate', 'doctor'], {
+      env: { ...process.env, DATABASE_URL: t.dbUrl },
+      timeout: 60_000,
+    }).then(
+      ({ stdout }) => ({ code: 0, out: stdout }),
+      (err: { code?: number; stdout?: string }) => ({ code: err.code, out: err.stdout ?? '' }),
+    );
+
+  it("finds nothing to fix in this app's tables, and flags one without row level security", async () => {
+    expect(await doctor()).toEqual({ code: 0, out: expect.stringContaining('no findings') });
+    await t.admin`create table public.leaky (id int primary key, secret text)`;
+    await t.admin`grant select on public.leaky to anon`;
+    try {
+      const found = await doctor();
+      expect(found.code).toBe(1);
+      expect(found.out).toContain('public.leaky');
+    } finally {
+      await t.admin`drop table public.leaky`;
+    }
   });
 });
