@@ -153,7 +153,9 @@ describe.skipIf(!registryUp)('the npm package', () => {
        for (const e of entries) out[e] = Object.keys(await import(e));
        console.log(JSON.stringify(out));`,
     );
-    expect(keys.authgate).toEqual(expect.arrayContaining(['createGateway', 'loadConfig', 'defineConfig']));
+    expect(keys.authgate).toEqual(
+      expect.arrayContaining(['createGateway', 'loadConfig', 'defineConfig', 'loadApp', 'runServer']),
+    );
     expect(keys['authgate/builder']).toEqual(expect.arrayContaining(['builder', 'connectionType']));
     expect(keys['authgate/drizzle']).toEqual(expect.arrayContaining(['anonRole', 'authenticatedRole', 'users']));
     expect(keys['authgate/testing']).toBeDefined();
