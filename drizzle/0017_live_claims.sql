@@ -3,15 +3,16 @@
 -- identity statement gives. Reads the request's claims; for a token of one of our sessions,
 -- raises unless the session is live (not signed out or timed out, user not banned or
 -- deleted); for any other authenticated token, unless the user is active. SQLSTATE PT401 is
--- PostgREST's "answer 401"; anon passes.
-CREATE OR REPLACE FUNCTION auth.require_live_claims() RETURNS void
+-- PostgREST's "answer 401"; anon passes. Returns true otherwise, so a restrictive policy can
+-- call it once per query as (select auth.require_live_claims()).
+CREATE OR REPLACE FUNCTION auth.require_live_claims() RETURNS boolean
   LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
   AS $$
   DECLARE
     c jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
   BEGIN
     IF c IS NULL OR c ->> 'role' IS DISTINCT FROM 'authenticated' THEN
-      RETURN;
+      RETURN true;
     END IF;
     IF c ? 'session_id' THEN
       IF NOT auth.session_is_live((c ->> 'session_id')::uuid, (c ->> 'sub')::uuid) THEN
@@ -23,6 +24,7 @@ CREATE OR REPLACE FUNCTION auth.require_live_claims() RETURNS void
     ) THEN
       RAISE EXCEPTION 'user not active' USING ERRCODE = 'PT401';
     END IF;
+    RETURN true;
   END
   $$;
 --> statement-breakpoint
