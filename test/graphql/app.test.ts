@@ -18,12 +18,25 @@ let t: TestGateway;
 let alice: TestSession;
 let bob: TestSession;
 const queries: string[] = [];
+/** The statements sent per event-loop turn: one round trip each, as bench/run.ts counts them. */
+let batches: string[][] = [];
+let batchOpen = false;
 
 beforeAll(async () => {
   t = await startTestGateway({
     adminUrl: inject('adminUrl'),
     app: await loadApp({ configFile: CONFIG }),
-    onQuery: (q) => queries.push(q),
+    onQuery: (q) => {
+      queries.push(q);
+      if (!batchOpen) {
+        batches.push([]);
+        batchOpen = true;
+        setImmediate(() => {
+          batchOpen = false;
+        });
+      }
+      batches.at(-1)!.push(q.replace(/\s+/g, ' ').trim());
+    },
   });
   alice = await t.signUp();
   bob = await t.signUp();
@@ -42,7 +55,8 @@ describe('an app built on authgate', () => {
   it('serves its types beside ours in one schema', () => {
     const sdl = printSchema(buildSchema());
     expect(sdl).toContain('type Note {');
-    expect(sdl).toMatch(/type Profile \{[^}]*notes: \[Note!\]!/);
+    expect(sdl).toMatch(/type Profile \{[^}]*notes\(first: Int = 5\): \[Note!\]!/);
+    expect(sdl).toMatch(/type User \{[^}]*notes\(first: Int = 5\): \[Note!\]!/);
     expect(sdl).toContain('createNote(');
   });
 
@@ -89,6 +103,70 @@ describe('an app built on authgate', () => {
     expect(noteQueries).toHaveLength(1);
     // One transaction: BEGIN, the identity statement, our reads, the app's read, COMMIT.
     expect(queries.filter((q) => q === 'begin')).toHaveLength(1);
+  });
+
+  it("gives each owner's newest `first` notes, 1..100", async () => {
+    const s = await t.signUp();
+    for (let i = 1; i <= 7; i++) await t.gql(CREATE, { title: `n${i}` }, s);
+    const mine = async (first?: number) => {
+      const res = await t.gql<{ me: { notes: Array<{ title: string }> } }>(
+        `{ me { notes${first === undefined ? '' : `(first: ${first})`} { title } } }`,
+        {},
+        s,
+      );
+      return res.errors ? codeOf(res) : res.data!.me.notes.map((n) => n.title);
+    };
+    expect(await mine()).toEqual(['n7', 'n6', 'n5', 'n4', 'n3']);
+    expect(await mine(2)).toEqual(['n7', 'n6']);
+    expect(await mine(100)).toEqual(['n7', 'n6', 'n5', 'n4', 'n3', 'n2', 'n1']);
+    expect(await mine(0)).toBe('BAD_USER_INPUT');
+    expect(await mine(101)).toBe('BAD_USER_INPUT');
+    // Two sizes in one request: still one query, each field its own length.
+    queries.length = 0;
+    const both = await t.gql<{ me: { a: Array<{ title: string }>; b: Array<{ title: string }> } }>(
+      '{ me { a: notes(first: 1) { title } b: notes(first: 3) { title } } }',
+      {},
+      s,
+    );
+    expect(both.data!.me.a.map((n) => n.title)).toEqual(['n7']);
+    expect(both.data!.me.b.map((n) => n.title)).toEqual(['n7', 'n6', 'n5']);
+    expect(queries.filter((q) => /from "notes"/.test(q))).toHaveLength(1);
+  });
+
+  it('serves profiles with their notes and me { notes } in 2 round trips on the critical path', async () => {
+    // More than a page of profiles, each owner with notes, so the batch spans 21 owners.
+    const others = await Promise.all(Array.from({ length: 21 }, () => t.signUp()));
+    for (const s of others) await t.gql(CREATE, { title: `note of ${s.userId}`, isPublic: true }, s);
+    const doc =
+      '{ profiles(first: 20) { edges { node { id username notes(first: 5) { id title } } } } me { id notes(first: 5) { id title } } }';
+    type Doc = {
+      profiles: { edges: Array<{ node: { id: string; notes: Array<{ title: string }> } }> };
+      me: { id: string; notes: Array<{ title: string }> };
+    };
+    // postgres.js hands out idle connections in turn: a statement new to a connection waits for
+    // its Describe before anything else goes out on it, so every connection of the pool is
+    // warmed first (DB_POOL_MAX is 10).
+    for (let i = 0; i < 12; i++) await t.gql(doc, {}, alice);
+    // Without the viewer's notes joining the page's batch, `me.notes` went out as a query of its
+    // own in about one request in five ([4, 1, 1, 1]); ten tries catch that almost surely.
+    for (let i = 0; i < 10; i++) {
+      batches = [];
+      const res = await t.gql<Doc>(doc, {}, alice);
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.profiles.edges).toHaveLength(20);
+      expect(res.data!.profiles.edges.every((e) => e.node.notes.length === 1)).toBe(true);
+      expect(res.data!.me.notes.map((n) => n.title).sort()).toEqual(['alice private', 'alice public']);
+      await new Promise((r) => setTimeout(r, 30)); // the COMMIT the answer did not wait for
+      // 1: BEGIN, the identity statement, the profiles page and the me row, in one turn;
+      // 2: the notes of all 21 owners (the page's and the viewer's) in one query;
+      // then COMMIT, which the answer does not wait for.
+      expect(batches.map((b) => b.length)).toEqual([4, 1, 1]);
+      expect(batches[0]![0]).toBe('begin');
+      expect(batches[0]!.filter((q) => /from public\.profiles/.test(q))).toHaveLength(1);
+      expect(batches[0]!.filter((q) => /auth\.visible_users/.test(q))).toHaveLength(1);
+      expect(batches[1]![0]).toMatch(/^select .* row_number\(\) over \(partition by "owner_id" .* from "notes"/);
+      expect(batches[2]).toEqual(['commit']);
+    }
   });
 
   it('stops note access on the next request after sign-out', async () => {
