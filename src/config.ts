@@ -122,6 +122,9 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: int(20, 1),
   GRAPHQL_MAX_COST: int(5000, 1),
   GRAPHIQL: optBool(),
+  // Trusted documents (README "Trusted documents"): the manifests codegen's client preset writes.
+  TRUSTED_DOCUMENTS: z.string().optional(),
+  TRUSTED_DOCUMENTS_ONLY: bool(false),
   PUBLIC_URL: httpUrl.optional(),
   TRUSTED_ISSUERS: jsonList(TrustedIssuerSchema).default([]),
   OIDC_PROVIDERS: jsonList(OidcProviderSchema).default([]),
@@ -177,6 +180,11 @@ export type Config = {
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   graphiql: boolean;
   introspection: boolean;
+  /**
+   * The manifests (persisted-documents.json, hash → document) whose documents clients may send
+   * by id; `only`: no other document runs. No files: ids are not read at all.
+   */
+  trustedDocuments: { files: string[]; only: boolean };
   rateLimits: {
     windowS: number;
     signUpIpMax: number;
@@ -273,6 +281,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!httpUrl.safeParse(u).success)
       throw new ConfigError('invalid OIDC_REDIRECT_URLS: each entry is an http(s) URL');
   }
+  const trustedFiles = (e.TRUSTED_DOCUMENTS ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f.length > 0);
+  // Only-mode without a manifest would refuse every request, GraphiQL's included.
+  if (e.TRUSTED_DOCUMENTS_ONLY && trustedFiles.length === 0) {
+    throw new ConfigError('invalid TRUSTED_DOCUMENTS_ONLY: set TRUSTED_DOCUMENTS to the manifest(s) it runs');
+  }
+  if (e.TRUSTED_DOCUMENTS_ONLY && e.GRAPHIQL === true) {
+    throw new ConfigError(
+      'invalid GRAPHIQL: GraphiQL sends documents of its own, which TRUSTED_DOCUMENTS_ONLY refuses; unset one of them',
+    );
+  }
   // A previous key alone would make this instance re-seal every row with the key file of its
   // own disk, which no other instance has: a half-done rotation is refused instead.
   if (e.SECRETS_KEY_PREVIOUS !== undefined && e.SECRETS_KEY === undefined) {
@@ -314,8 +335,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrent: e.ARGON2_MAX_CONCURRENT,
     },
     // Production is closed by default: no GraphiQL, no introspection, unless asked for.
-    graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
+    // GraphiQL is off where only trusted documents run: it could run nothing but them.
+    graphiql: e.GRAPHIQL ?? (e.NODE_ENV !== 'production' && !e.TRUSTED_DOCUMENTS_ONLY),
     introspection: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
+    trustedDocuments: { files: trustedFiles, only: e.TRUSTED_DOCUMENTS_ONLY },
     rateLimits: {
       windowS: e.RATE_LIMIT_WINDOW_S,
       signUpIpMax: e.RATE_LIMIT_SIGNUP_IP_MAX,

@@ -26,6 +26,7 @@ import { warnIfPostgresUnpatched } from './db/postgres-fix.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { buildSchema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
+import { loadTrustedDocuments, useTrustedDocuments } from './graphql/trusted-documents.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -63,6 +64,14 @@ export async function createGateway(
   const log = createLogger(config.logLevel, opts.logDestination);
   warnIfPostgresUnpatched((line) => log.warn(line));
   const app = opts.app ?? NO_APP;
+  // Built before the database is touched: a manifest that does not match it stops start-up first.
+  const schema = buildSchema();
+  const trusted =
+    config.trustedDocuments.files.length > 0
+      ? useTrustedDocuments(loadTrustedDocuments(config.trustedDocuments.files, schema), {
+          only: config.trustedDocuments.only,
+        })
+      : null;
   const sealing = loadSealingKeys(config, (line) => log.warn(line));
   const secrets = await migrateAndProvision(adminUrl, async (sql) => {
     await provisionSigningKeys(sealing)(sql);
@@ -102,8 +111,10 @@ export async function createGateway(
 
   const graphiql = bundledGraphiQL();
   const yoga = createYoga<ServerContext, Context>({
-    schema: buildSchema(),
+    schema,
     graphqlEndpoint: '/graphql',
+    // GraphQL over HTTP's name for a persisted document's id, read by useTrustedDocuments.
+    ...(trusted ? { extraParamNames: ['documentId'] } : {}),
     landingPage: false,
     graphiql: config.graphiql ? GRAPHIQL_OPTIONS : false,
     // The bundled GraphiQL: works without a CDN. Its options never change, so it is rendered
@@ -128,6 +139,8 @@ export async function createGateway(
       useCSRFPrevention({
         requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name', 'authorization'],
       }),
+      // Runs on the request's params: in only-mode a stranger's text is refused before it is parsed.
+      ...(trusted ? [trusted] : []),
       ...new EnvelopArmor({
         maxDepth: { n: config.limits.depth },
         maxAliases: { n: config.limits.aliases },

@@ -37,6 +37,8 @@ export const REASONS = [
   'FACTOR_NOT_VERIFIED',
   'NO_VERIFIED_FACTOR',
   'TOO_MANY_FACTORS',
+  'PERSISTED_DOCUMENT_NOT_FOUND',
+  'PERSISTED_DOCUMENT_REQUIRED',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

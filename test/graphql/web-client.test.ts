@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,7 @@ type ClientModule = {
     fetch?: typeof fetch;
     refreshMarginSeconds?: number;
     verifierStorage?: VerifierStorage;
+    persistedDocuments?: boolean;
   }): Client;
   memoryStorage(initial?: Tokens | null): Storage;
   memoryVerifierStorage(): VerifierStorage;
@@ -359,6 +360,100 @@ describe('the typed client example', () => {
         const bare = await auth.finishProviderSignIn(new URLSearchParams()).catch((e: unknown) => e);
         expect(bare).toMatchObject({ name: 'ProviderSignInError', error: 'missing_code' });
       });
+    });
+  });
+
+  describe('with trusted documents: the ids codegen wrote, on a gateway that runs nothing else', () => {
+    const manifestFile = join(example, 'src/gql/persisted-documents.json');
+    let trusted: TestGateway;
+    let manifest: Record<string, string>;
+    beforeAll(async () => {
+      manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+      trusted = await startGateway({
+        TRUSTED_DOCUMENTS: manifestFile,
+        TRUSTED_DOCUMENTS_ONLY: 'true',
+        ACCESS_TOKEN_TTL_S: '30',
+      });
+    });
+    afterAll(async () => {
+      await trusted?.close();
+    });
+
+    it('codegen writes the manifest and gives each document its id', () => {
+      for (const name of ['MeDocument', 'ProfilesDocument', 'UpdateProfileDocument'] as const) {
+        const hash = (docs[name] as { __meta__?: { hash?: string } }).__meta__?.hash;
+        expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+        const text = manifest[hash!];
+        expect(createHash('sha256').update(text!).digest('hex')).toBe(hash!.slice('sha256:'.length));
+      }
+    });
+
+    it('runs the whole session by id: sign-up, requests, refresh, sign-out; no request carries text', async () => {
+      const bodies: Array<Record<string, any>> = [];
+      const recording: typeof fetch = (input, init) => {
+        bodies.push(JSON.parse(String(init?.body)));
+        return fetch(input, init);
+      };
+      const storage = lib.memoryStorage();
+      const auth = lib.createAuthClient({
+        url: trusted.url,
+        storage,
+        fetch: recording,
+        persistedDocuments: true,
+        refreshMarginSeconds: 5,
+      });
+      const user = await auth.signUp({ email: email('trusted'), password: PASSWORD });
+      expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id });
+      const { updateProfile } = await auth.request(docs.UpdateProfileDocument, { input: { fullName: 'By Id' } });
+      expect(updateProfile).toMatchObject({ id: user.id, fullName: 'By Id' });
+      // A 30 s token within a 60 s margin: the refresh goes first, by id too.
+      const eager = lib.createAuthClient({
+        url: trusted.url,
+        storage,
+        fetch: recording,
+        persistedDocuments: true,
+        refreshMarginSeconds: 60,
+      });
+      const before = storage.get()!.refreshToken;
+      expect((await eager.request(docs.ProfilesDocument, { first: 5 })).profiles.edges.length).toBeGreaterThan(0);
+      expect(storage.get()!.refreshToken).not.toBe(before);
+      expect(await auth.signOut()).toBe(true);
+
+      expect(bodies.map((b) => b.operationName)).toEqual([
+        'SignUp',
+        'Me',
+        'UpdateProfile',
+        'Refresh',
+        'Profiles',
+        'SignOut',
+      ]);
+      for (const body of bodies) {
+        expect(body).not.toHaveProperty('query');
+        expect(manifest).toHaveProperty([body.extensions.persistedQuery.sha256Hash]);
+      }
+    });
+
+    it('refuses document text, from the same client without ids or sent raw, and runs none of it', async () => {
+      const storage = lib.memoryStorage();
+      const byText = lib.createAuthClient({ url: trusted.url, storage });
+      const refused = await byText.signUp({ email: email('text'), password: PASSWORD }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(lib.GraphQLRequestError);
+      expect(refused).toMatchObject({ code: 'FORBIDDEN' });
+      expect(storage.get()).toBeNull();
+
+      const byId = lib.createAuthClient({ url: trusted.url, storage, persistedDocuments: true });
+      const user = await byId.signUp({ email: email('trusted'), password: PASSWORD });
+      const raw = await trusted.gql(
+        'mutation { updateProfile(input: { fullName: "Raw" }) { id } }',
+        {},
+        storage.get()!.accessToken,
+      );
+      expect(raw.data ?? null).toBeNull();
+      expect(raw.errors?.[0]?.extensions).toEqual({ code: 'FORBIDDEN', reason: 'PERSISTED_DOCUMENT_REQUIRED' });
+      expect((await byId.request(docs.MeDocument)).me).toMatchObject({ id: user.id });
+      const rows = await trusted.admin<{ full_name: string | null }[]>`
+        select full_name from public.profiles where id = ${user.id}`;
+      expect(rows[0]?.full_name).toBeNull();
     });
   });
 });

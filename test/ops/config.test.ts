@@ -130,6 +130,26 @@ describe('identity provider names and issuers', () => {
   });
 });
 
+describe('trusted documents', () => {
+  it('is off by default, takes comma-separated manifests and keeps GraphiQL away from only-mode', () => {
+    expect(loadConfig({}).trustedDocuments).toEqual({ files: [], only: false });
+    const c = loadConfig({
+      TRUSTED_DOCUMENTS: ' a.json, ,b/persisted-documents.json ',
+      TRUSTED_DOCUMENTS_ONLY: 'true',
+    });
+    expect(c.trustedDocuments).toEqual({ files: ['a.json', 'b/persisted-documents.json'], only: true });
+    // GraphiQL sends text of its own, which only-mode refuses: off by default, and not both on request.
+    expect(c.graphiql).toBe(false);
+    expect(loadConfig({ TRUSTED_DOCUMENTS: 'a.json' }).graphiql).toBe(true);
+    expect(
+      configError({ TRUSTED_DOCUMENTS: 'a.json', TRUSTED_DOCUMENTS_ONLY: 'true', GRAPHIQL: 'true' }).message,
+    ).toContain('GRAPHIQL');
+    // Only-mode with no manifest would refuse every request.
+    expect(configError({ TRUSTED_DOCUMENTS_ONLY: 'true' }).message).toContain('TRUSTED_DOCUMENTS');
+    expect(configError({ TRUSTED_DOCUMENTS_ONLY: 'maybe' }).message).toContain('TRUSTED_DOCUMENTS_ONLY');
+  });
+});
+
 describe('.env.example', () => {
   it('lists every variable the configuration reads, and its values parse', async () => {
     const { readFileSync } = await import('node:fs');

@@ -135,6 +135,13 @@ export type AuthClientOptions = {
   refreshMarginSeconds?: number;
   /** Keeps the PKCE verifier across the provider round trip; defaults to `memoryVerifierStorage()`. */
   verifierStorage?: VerifierStorage;
+  /**
+   * Send each document's id (`__meta__.hash`, which codegen adds with `persistedDocuments`)
+   * instead of its text, as `extensions.persistedQuery.sha256Hash`. A gateway with
+   * TRUSTED_DOCUMENTS_ONLY requires it; any gateway with the client's persisted-documents.json in
+   * TRUSTED_DOCUMENTS takes it. Default false: the text, which every gateway takes.
+   */
+  persistedDocuments?: boolean;
 };
 
 /** Variables are optional exactly when the operation has no required ones. */
@@ -180,15 +187,21 @@ export type AuthClient = {
   readonly storage: TokenStorage;
 };
 
-const sources = new WeakMap<DocumentNode, { query: string; operationName: string | undefined }>();
+type Source = { query: string; operationName: string | undefined; id: string | undefined };
 
-function sourceOf(document: DocumentNode): { query: string; operationName: string | undefined } {
+const sources = new WeakMap<DocumentNode, Source>();
+
+function sourceOf(document: DocumentNode): Source {
   let source = sources.get(document);
   if (!source) {
     const operation = document.definitions.find((d) => d.kind === 'OperationDefinition');
+    // Codegen's persistedDocuments puts the id (`sha256:<hex>` of the text in
+    // persisted-documents.json) on the generated document object itself.
+    const hash = (document as { __meta__?: { hash?: unknown } }).__meta__?.hash;
     source = {
       query: document.loc?.source.body ?? print(document),
       operationName: operation?.kind === 'OperationDefinition' ? operation.name?.value : undefined,
+      id: typeof hash === 'string' ? hash : undefined,
     };
     sources.set(document, source);
   }
@@ -241,7 +254,16 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     variables: TVars | undefined,
     accessToken: string | null,
   ): Promise<TResult> {
-    const { query, operationName } = sourceOf(document);
+    const { query, operationName, id } = sourceOf(document);
+    if (options.persistedDocuments && id === undefined) {
+      throw new GraphQLRequestError(
+        `${operationName ?? 'This document'} has no persisted id: generate it with persistedDocuments: true in codegen.ts.`,
+      );
+    }
+    // The id alone, no text: a gateway that runs only trusted documents refuses any text.
+    const named = options.persistedDocuments
+      ? { extensions: { persistedQuery: { version: 1, sha256Hash: id } } }
+      : { query };
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: 'application/graphql-response+json, application/json',
@@ -252,7 +274,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       res = await doFetch(url, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ query, operationName, variables: variables ?? {} }),
+        body: JSON.stringify({ ...named, operationName, variables: variables ?? {} }),
       });
     } catch (cause) {
       throw new GraphQLRequestError('The GraphQL endpoint could not be reached.', { cause });
