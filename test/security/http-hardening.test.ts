@@ -1,11 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { codeOf, email, PASSWORD, SIGN_UP, signUp, startGateway, type TestGateway } from '../helpers.js';
+import { CHROMIUM_PATHS, systemPackage } from '../system-packages.js';
+
+const CHROMIUM = systemPackage('chromium', CHROMIUM_PATHS, 'http-hardening');
 
 // Attacks on the HTTP layer, each through a real gateway on a real port: cross-origin reads
 // (CORS), crafted cursors, public metrics, missing security headers, forged X-Forwarded-For,
@@ -301,43 +303,48 @@ describe('the development defaults, with TRUST_PROXY=true', () => {
       expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
     });
 
-    it('lets the bundled GraphiQL run in Chromium without one CSP violation', async () => {
-      if (!existsSync('/usr/bin/chromium')) throw new Error('/usr/bin/chromium is missing (apt-get install chromium)');
-      const browser = await chromium.launch({
-        executablePath: '/usr/bin/chromium',
-        timeout: 20_000,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-      });
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(15_000);
-        const refused: string[] = [];
-        page.on('console', (m) => {
-          if (/Content Security Policy/i.test(m.text())) refused.push(m.text().slice(0, 200));
+    it.skipIf(!CHROMIUM)(
+      'lets the bundled GraphiQL run in Chromium without one CSP violation',
+      async () => {
+        const browser = await chromium.launch({
+          executablePath: CHROMIUM!,
+          timeout: 20_000,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
         });
-        await page.addInitScript(() => {
-          const seen: string[] = [];
-          (window as unknown as { cspViolations: string[] }).cspViolations = seen;
-          document.addEventListener('securitypolicyviolation', (e) =>
-            seen.push(`${e.violatedDirective} ${e.blockedURI}`),
+        try {
+          const page = await browser.newPage();
+          page.setDefaultTimeout(15_000);
+          const refused: string[] = [];
+          page.on('console', (m) => {
+            if (/Content Security Policy/i.test(m.text())) refused.push(m.text().slice(0, 200));
+          });
+          await page.addInitScript(() => {
+            const seen: string[] = [];
+            (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+            document.addEventListener('securitypolicyviolation', (e) =>
+              seen.push(`${e.violatedDirective} ${e.blockedURI}`),
+            );
+          });
+          await page.goto(t.url, { waitUntil: 'load' });
+          const editor = 'section[aria-label="Operation Editor"]';
+          await page.locator(`${editor} .view-line`).first().waitFor();
+          // An unknown field gets a squiggle only once the graphql worker (a blob: URL) has read the
+          // schema over fetch: the worker and connect-src work too.
+          await page.locator(`${editor} .monaco-editor`).click();
+          await page.keyboard.press('ControlOrMeta+A');
+          await page.keyboard.insertText('query Probe { me { id notAField } }');
+          await page.locator(`${editor} .squiggly-error`).first().waitFor();
+          const violations = await page.evaluate(
+            () => (window as unknown as { cspViolations: string[] }).cspViolations,
           );
-        });
-        await page.goto(t.url, { waitUntil: 'load' });
-        const editor = 'section[aria-label="Operation Editor"]';
-        await page.locator(`${editor} .view-line`).first().waitFor();
-        // An unknown field gets a squiggle only once the graphql worker (a blob: URL) has read the
-        // schema over fetch: the worker and connect-src work too.
-        await page.locator(`${editor} .monaco-editor`).click();
-        await page.keyboard.press('ControlOrMeta+A');
-        await page.keyboard.insertText('query Probe { me { id notAField } }');
-        await page.locator(`${editor} .squiggly-error`).first().waitFor();
-        const violations = await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
-        expect(violations).toEqual([]);
-        expect(refused).toEqual([]);
-      } finally {
-        await browser.close();
-      }
-    }, 60_000);
+          expect(violations).toEqual([]);
+          expect(refused).toEqual([]);
+        } finally {
+          await browser.close();
+        }
+      },
+      60_000,
+    );
   });
 
   describe('X-Forwarded-For', () => {
