@@ -1,7 +1,7 @@
 import type { LoadedApp } from './app-loader.js';
 import { loadConfig } from './config.js';
 import { type EmbeddedDb, startEmbedded } from './db/embedded.js';
-import { linksIn, type MailCatcher, startMailCatcher } from './mail/catcher.js';
+import { type MailCatcher, mailSummary, startMailCatcher } from './mail/catcher.js';
 import { createGateway } from './server.js';
 
 /**
@@ -18,15 +18,14 @@ export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process
     embedded = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort });
     adminUrl = embedded.url;
   }
-  // Outside production, no SMTP_URL means a local catcher: the mails' links are printed
+  // Outside production, no SMTP_URL means a local catcher: the mails' links and codes are printed
   // here, so confirmation, recovery and magic links work on a fresh clone.
   let catcher: MailCatcher | undefined;
   if (!config.mail.smtpUrl && config.env !== 'production') {
     catcher = await startMailCatcher({
       port: config.mail.catcherPort,
       maxMessages: 100,
-      onMail: (mail) =>
-        console.log(`authgate: mail to ${mail.to.join(', ')}: ${mail.subject}\n  ${linksIn(mail).join('\n  ')}`),
+      onMail: (mail) => console.log(`authgate: ${mailSummary(mail)}`),
     });
     config.mail.smtpUrl = catcher.url;
     console.log(`authgate: no SMTP_URL, mails go to a local catcher at ${catcher.url} and are printed here`);

@@ -93,3 +93,15 @@ export async function startMailCatcher(
 
 /** The links in a mail's text body. */
 export const linksIn = (mail: CaughtMail): string[] => mail.text.match(/https?:\/\/[^\s<>"]+/g) ?? [];
+
+/** The six-digit codes of a mail's text ("Or enter this code: 123456"), for verifyOtp. */
+export const codesIn = (mail: CaughtMail): string[] => [...mail.text.matchAll(/\bcode: (\d{6})\b/g)].map((m) => m[1]!);
+
+/**
+ * A caught mail as the local console shows it: who and what, then each link and code on a
+ * line of its own, so every flow (links and verifyOtp alike) completes without a mailbox.
+ */
+export const mailSummary = (mail: CaughtMail): string =>
+  [`mail to ${mail.to.join(', ')}: ${mail.subject}`, ...linksIn(mail), ...codesIn(mail).map((c) => `code: ${c}`)].join(
+    '\n  ',
+  );

@@ -168,6 +168,22 @@ describe('npm start without DATABASE_URL', () => {
         },
       );
       expect(signedIn.data!.verifyMagicLink.user.id).toBe(up.data!.signUp.user.id);
+      // The six-digit code is printed too, under its link: verifyOtp completes locally as well.
+      const printed = first.output().length;
+      expect((await gql(first.base, 'mutation M($e: String!) { signInWithOtp(email: $e) }', { e: mail })).errors).toBe(
+        undefined,
+      );
+      let code: RegExpExecArray | null = null;
+      while (!code && Date.now() < deadline + 5000) {
+        code = /Your sign-in link\n\s+http\S+\n\s+code: (\d{6})\n/.exec(first.output().slice(printed));
+        if (!code) await new Promise((r) => setTimeout(r, 50));
+      }
+      const byCode = await gql(
+        first.base,
+        'mutation O($e: String!, $c: String!) { verifyOtp(email: $e, code: $c) { user { id } } }',
+        { e: mail, c: code?.[1] },
+      );
+      expect(byCode.data?.verifyOtp.user.id).toBe(up.data!.signUp.user.id);
       // The link was the address's first proof: the password set before it is gone, and
       // the session the link made (a fresh sign-in) sets one again.
       expect(
