@@ -61,6 +61,10 @@ const SignOutScope = builder.enumType('SignOutScope', {
 builder.mutationFields((t) => ({
   signUp: t.field({
     type: AuthPayload,
+    description:
+      'Creates a user with an email and a password (and profile fields in input.data) and signs them in: ' +
+      'an access token and a refresh token. With REQUIRE_EMAIL_CONFIRMATION it is FORBIDDEN ' +
+      '(reason EMAIL_CONFIRMATION_REQUIRED): use register.',
     args: { input: t.arg({ type: SignUpInput, required: true }) },
     resolve: (_root, { input }, ctx) => counted(ctx, 'signUp', () => ctx.auth.signUp(input, ctx.client)),
   }),
@@ -74,6 +78,9 @@ builder.mutationFields((t) => ({
   }),
   signIn: t.field({
     type: AuthPayload,
+    description:
+      'Signs in with an email and a password: an access token (send it as Authorization: Bearer) and a refresh ' +
+      'token (spend it with refresh). With a verified factor the session is aal1 until mfaVerify.',
     args: { input: t.arg({ type: SignInInput, required: true }) },
     resolve: (_root, { input }, ctx) => counted(ctx, 'signIn', () => ctx.auth.signIn(input, ctx.client)),
   }),

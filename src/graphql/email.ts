@@ -83,6 +83,7 @@ builder.mutationFields((t) => ({
   }),
   verifyMagicLink: t.field({
     type: AuthPayload,
+    description: 'The token of a sign-in link (signInWithOtp): signs in, once; the link expires.',
     args: { token: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) =>
       counted(ctx, 'verifyMagicLink', () => ctx.email.verifyMagicLink(args.token, ctx.client)),

@@ -81,6 +81,16 @@ describe('committed schema.graphql', () => {
         .sort(),
     );
   });
+
+  it('describes every root field (GraphiQL and codegen show it)', () => {
+    const fromFile = buildSchema(committed);
+    const undescribed = [fromFile.getQueryType()!, fromFile.getMutationType()!].flatMap((root) =>
+      Object.values(root.getFields())
+        .filter((f) => !f.description?.trim())
+        .map((f) => `${root.name}.${f.name}`),
+    );
+    expect(undescribed).toEqual([]);
+  });
 });
 
 describe.skipIf(!contractPath)(CONTRACT_CHECKS, () => {
