@@ -291,6 +291,15 @@ function memoryLine(r: Results): string {
   );
 }
 
+function answersLine(r: Results): string {
+  const list = Object.entries(r.floorAnswers).map(([k, v]) => `${k}: ${v}`);
+  return (
+    'Each scenario was answered once and checked before it was loaded (no errors; the viewer where the viewer is ' +
+    'asked for; 20 rows a page); the other servers’ answers against the gateway’s (the floor’s key for key, ' +
+    `PostGraphile’s by the ids of its rows): ${list.join('; ') || '-'}.`
+  );
+}
+
 function machineLine(r: Results): string {
   const m = r.machine;
   const v = r.versions;
@@ -374,6 +383,8 @@ export function renderMarkdown(r: Results): string {
     '',
     ...SERVERS_TEXT,
     '',
+    answersLine(r),
+    '',
     md(
       HEAD,
       r.runs.map((x) => runCells(r, x)),
@@ -394,7 +405,7 @@ export function renderMarkdown(r: Results): string {
     '',
     md(TARGET_HEAD, (r.targets ?? []).map(targetCells), 1),
     '',
-    'How to reproduce: `npm ci && npm run bench` (4–5 minutes; embedded Postgres in a temp dir, or ' +
+    'How to reproduce: `npm ci && npm run bench` (6–8 minutes; embedded Postgres in a temp dir, or ' +
       '`BENCH_DATABASE_URL=postgres://…` for a superuser of your own server). All numbers: `bench/results.json`.',
     '',
   ].join('\n');
