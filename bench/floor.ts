@@ -1,10 +1,20 @@
 /**
- * The floor: the least a server can do for `me`, `profiles(first: 20)` and the notes app's
- * `profiles { notes } me { notes }` with the gateway's security model. node:http, postgres.js
- * as the gateway's login role, the same ES256 JWT check (jose, keys from the gateway's JWKS),
- * the same transaction (BEGIN; claims, role and live-session check in one statement; the same
- * SELECTs; COMMIT), and a JSON answer shaped like the GraphQL one. No GraphQL, no DataLoader,
- * no plugins.
+ * The floor: the least a server must do per request for `me`, `profiles(first: 20)` and the
+ * notes app's `profiles { notes } me { notes }` with the gateway's security model, and
+ * nothing it may skip. node:http, postgres.js as the gateway's login role, and per request:
+ *
+ * - the request body read and parsed as JSON (the gateway must, to know what is asked);
+ * - the bearer token checked as the gateway checks it: ES256 with jose against the gateway's
+ *   JWKS, verified tokens cached until `exp` (bench/token-cache.ts, the gateway's cache: a
+ *   Map bounded at 5000), so a repeated token costs a lookup in both;
+ * - the same transaction: BEGIN; the gateway's identity statement, byte for byte (claims and
+ *   role with set_config, and auth.require_live_session, so a signed-out session or a banned
+ *   user is refused per request); the SELECT(s); COMMIT;
+ * - a JSON answer shaped like the GraphQL one.
+ *
+ * What it does not do: parse, validate or execute GraphQL (each route knows its one document),
+ * DataLoader, plugins (limits, CSRF, armor), logging, metrics, error masking. For `me` and
+ * `profiles` its SELECT reads only the columns the answer needs (the gateway's reads a few more).
  *
  *   /awaited/me, /awaited/profiles      each statement awaited in turn (4 round trips)
  *   /pipelined/me, /pipelined/profiles  all four statements sent in the same tick on a reserved
@@ -14,12 +24,12 @@
  *   /pipelined/profilesNotes            BEGIN, identity, page and me row in one tick; then the
  *                                       notes of all 21 owners and COMMIT (2 round trips)
  *
- * Env: FLOOR_DATABASE_URL (as authgate_authenticator), PORT, JWKS_URL, JWT_ISSUER (authgate),
- * DB_POOL_MAX (10, as the gateway's app pool).
+ * Env: FLOOR_DATABASE_URL (as the gateway's login role), PORT, JWKS_URL, JWT_ISSUER (authgate),
+ * DB_POOL_MAX (10, as the gateway's app pool), EXIT_WITH_PARENT.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
+import { createServer, type ServerResponse } from 'node:http';
 import postgres from 'postgres';
+import { type Claims, tokenVerifier } from './token-cache.js';
 
 const dbUrl = process.env.FLOOR_DATABASE_URL;
 const jwksUrl = process.env.JWKS_URL;
@@ -30,12 +40,7 @@ if (!dbUrl || !jwksUrl) {
 const port = Number(process.env.PORT ?? 4100);
 const issuer = process.env.JWT_ISSUER ?? 'authgate';
 
-const jwksRes = await fetch(jwksUrl);
-if (!jwksRes.ok) {
-  console.error(`floor: JWKS answered ${jwksRes.status}`);
-  process.exit(1);
-}
-const jwks = createLocalJWKSet((await jwksRes.json()) as JSONWebKeySet);
+const verify = await tokenVerifier(jwksUrl, issuer, true);
 
 const sql = postgres(dbUrl, {
   max: Number(process.env.DB_POOL_MAX ?? 10),
@@ -45,8 +50,10 @@ const sql = postgres(dbUrl, {
   connection: { application_name: 'authgate-floor' },
 });
 
-const IDENTITY = `select set_config('request.jwt.claims', $1, true), set_config('role', 'authenticated', true),
-  auth.require_live_session($2::uuid, $3::uuid)`;
+// src/db/rls.ts's identityStatement for a token with a session, the same text (so the same
+// prepared statement) and the same parameters.
+const IDENTITY = `select set_config('request.jwt.claims', $1, true), set_config('role', $2, true), auth.require_live_session($3::uuid, $4::uuid)`;
+const identityParams = (c: Claims) => [JSON.stringify(c), c.role, c.session_id, c.sub];
 const ME = 'select id, email from auth.visible_users(array[$1]::uuid[])';
 // ORDER BY names the table's columns: a bare `created_at` would bind to the output column
 // `created_at::text` (output names win in ORDER BY), sort text and never use the page index.
@@ -68,21 +75,8 @@ const PN_NOTES = `select "id", "owner_id", "title", "is_public", "created_at" fr
 const PN_PAGE = 20;
 const PN_NOTES_FIRST = 5;
 
-type Claims = JWTPayload & { sub: string; session_id: string };
 type Row = Record<string, unknown>;
 type Kind = 'me' | 'profiles';
-
-async function verify(req: IncomingMessage): Promise<Claims | null> {
-  const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(req.headers.authorization ?? '');
-  if (!m?.[1]) return null;
-  try {
-    const { payload } = await jwtVerify(m[1], jwks, { issuer, audience: 'authenticated', algorithms: ['ES256'] });
-    if (typeof payload.sub !== 'string' || typeof payload.session_id !== 'string') return null;
-    return payload as Claims;
-  } catch {
-    return null;
-  }
-}
 
 function selectFor(kind: Kind, claims: Claims): [string, string[]] {
   return kind === 'me' ? [ME, [claims.sub]] : [PROFILES, []];
@@ -92,7 +86,7 @@ function selectFor(kind: Kind, claims: Claims): [string, string[]] {
 async function awaited(kind: Kind, claims: Claims): Promise<Row[]> {
   const [text, params] = selectFor(kind, claims);
   return sql.begin(async (tx) => {
-    await tx.unsafe(IDENTITY, [JSON.stringify(claims), claims.session_id, claims.sub], { prepare: true });
+    await tx.unsafe(IDENTITY, identityParams(claims), { prepare: true });
     return tx.unsafe<Row[]>(text, params, { prepare: true });
   }) as Promise<Row[]>;
 }
@@ -103,7 +97,7 @@ async function pipelined(kind: Kind, claims: Claims): Promise<Row[]> {
   const tx = await sql.reserve();
   try {
     const begin = tx`begin`.execute();
-    const identity = tx.unsafe(IDENTITY, [JSON.stringify(claims), claims.session_id, claims.sub], { prepare: true });
+    const identity = tx.unsafe(IDENTITY, identityParams(claims), { prepare: true });
     identity.execute();
     const rows = tx.unsafe<Row[]>(text, params, { prepare: true });
     rows.execute();
@@ -131,7 +125,7 @@ const pnOwners = (claims: Claims, page: Row[]) => [...new Set([claims.sub, ...pa
 /** Six round trips: BEGIN, identity, page, me row, notes, COMMIT, each awaited. */
 async function profilesNotesAwaited(claims: Claims): Promise<PnRows> {
   return sql.begin(async (tx) => {
-    await tx.unsafe(IDENTITY, [JSON.stringify(claims), claims.session_id, claims.sub], { prepare: true });
+    await tx.unsafe(IDENTITY, identityParams(claims), { prepare: true });
     const page = await tx.unsafe<Row[]>(PN_PROFILES, [PN_PAGE + 1], { prepare: true });
     const me = await tx.unsafe<Row[]>(PN_ME, [[claims.sub]], { prepare: true });
     const notes = await tx.unsafe<Row[]>(PN_NOTES, [pnOwners(claims, page.slice(0, PN_PAGE)), PN_NOTES_FIRST], {
@@ -160,7 +154,7 @@ async function profilesNotesPipelined(claims: Claims): Promise<PnRows> {
   const tx = await sql.reserve();
   try {
     const begin = tx`begin`.execute();
-    const identity = tx.unsafe(IDENTITY, [JSON.stringify(claims), claims.session_id, claims.sub], { prepare: true });
+    const identity = tx.unsafe(IDENTITY, identityParams(claims), { prepare: true });
     identity.execute();
     const pageQ = tx.unsafe<Row[]>(PN_PROFILES, [PN_PAGE + 1], { prepare: true });
     pageQ.execute();
@@ -238,15 +232,27 @@ const ROUTES: Record<string, (claims: Claims) => Promise<unknown>> = {
 };
 
 const server = createServer((req, res) => {
-  // The request body (the GraphQL document the gateway would get) is read and ignored.
-  req.resume();
   const path = (req.url ?? '/').split('?')[0] ?? '/';
-  if (path === '/healthz') return send(res, 200, { status: 'ok' });
+  if (path === '/healthz') {
+    req.resume();
+    return send(res, 200, { status: 'ok' });
+  }
   const route = ROUTES[path];
-  if (!route) return send(res, 404, { errors: [{ message: 'not found' }] });
+  if (!route) {
+    req.resume();
+    return send(res, 404, { errors: [{ message: 'not found' }] });
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     void (async () => {
-      const claims = await verify(req);
+      // Parsed as the gateway must parse it; each route already knows its document.
+      try {
+        JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return send(res, 400, { errors: [{ message: 'the body is not JSON' }] });
+      }
+      const claims = await verify(req.headers.authorization);
       if (!claims) return send(res, 401, { errors: [{ message: 'unauthenticated' }] });
       try {
         send(res, 200, await route(claims));
@@ -267,4 +273,4 @@ const stop = () => {
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 // Started by bench/run.ts with a pipe on stdin: when the bench goes away, so does the floor.
-if (process.env.FLOOR_EXIT_WITH_PARENT === '1') process.stdin.on('end', stop).on('error', stop).resume();
+if (process.env.EXIT_WITH_PARENT === '1') process.stdin.on('end', stop).on('error', stop).resume();

@@ -3,10 +3,12 @@
 /** The app scenario's label, also its row in the round-trip table (bench/run.ts counts it). */
 export const PROFILES_NOTES = 'profiles(first: 20) { notes(first: 5) } + me { notes(first: 5) }';
 
+export type Server = 'gateway' | 'floor-awaited' | 'floor-pipelined' | 'postgraphile' | 'postgraphile-cached';
+
 export type RunRow = {
   key: string;
   label: string;
-  server: 'gateway' | 'floor-awaited' | 'floor-pipelined';
+  server: Server;
   connections: number;
   requests: number;
   rps: number;
@@ -53,6 +55,8 @@ export type Ratio = {
   vsPipelined: number | null;
   cpuVsAwaited: number | null;
   cpuVsPipelined: number | null;
+  /** Gateway ÷ the faster of PostGraphile's two variants. */
+  vsPostgraphile: number | null;
 };
 
 export type Target = {
@@ -66,6 +70,7 @@ export type Target = {
 
 export type Results = {
   machine: { cpu: string; cores: number; node: string; totalMemGB: number; platform: string; date: string };
+  versions?: { node: string; postgraphile: string | null; postgres: string | null };
   settings: Record<string, unknown>;
   runs: RunRow[];
   ratios?: Ratio[];
@@ -89,19 +94,25 @@ export type Results = {
   totalRuntimeS: number;
 };
 
-const find = (r: Results, key: string, server: RunRow['server'], c: number) =>
+const find = (r: Results, key: string, server: Server, c: number) =>
   r.runs.find((x) => x.key === key && x.server === server && x.connections === c);
 
 const div = (a: number | null | undefined, b: number | null | undefined) =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
 
-/** Gateway ÷ floor for the scenarios that have a floor, per concurrency. */
+// `me` sent as a trusted document does the same work as `me`: the same floor and PostGraphile rows.
+const SAME_WORK: Record<string, string> = { meTrusted: 'me' };
+
+/** Gateway ÷ floor and ÷ PostGraphile for the scenarios that have them, per concurrency. */
 export function computeRatios(r: Results): Ratio[] {
   const out: Ratio[] = [];
   for (const g of r.runs.filter((x) => x.server === 'gateway')) {
-    const aw = find(r, g.key, 'floor-awaited', g.connections);
-    const pip = find(r, g.key, 'floor-pipelined', g.connections);
-    if (!aw && !pip) continue;
+    const k = SAME_WORK[g.key] ?? g.key;
+    const aw = find(r, k, 'floor-awaited', g.connections);
+    const pip = find(r, k, 'floor-pipelined', g.connections);
+    const pgl = [find(r, k, 'postgraphile', g.connections), find(r, k, 'postgraphile-cached', g.connections)];
+    const pglBest = Math.max(...pgl.map((x) => x?.rps ?? 0));
+    if (!aw && !pip && pglBest === 0) continue;
     out.push({
       key: g.key,
       label: g.label,
@@ -110,6 +121,7 @@ export function computeRatios(r: Results): Ratio[] {
       vsPipelined: div(g.rps, pip?.rps),
       cpuVsAwaited: div(g.serverCpuUsPerReq, aw?.serverCpuUsPerReq),
       cpuVsPipelined: div(g.serverCpuUsPerReq, pip?.serverCpuUsPerReq),
+      vsPostgraphile: pglBest > 0 ? g.rps / pglBest : null,
     });
   }
   return out;
@@ -119,6 +131,8 @@ export function computeTargets(r: Results): Target[] {
   const status = (v: number | null, ok: (v: number) => boolean): Target['status'] =>
     v === null || Number.isNaN(v) ? 'n/a' : ok(v) ? 'PASS' : 'SHORT';
   const ratio = (key: string) => r.ratios?.find((x) => x.key === key && x.connections === 32)?.vsPipelined ?? null;
+  const vsPgl = (key: string) => r.ratios?.find((x) => x.key === key && x.connections === 32)?.vsPostgraphile ?? null;
+  const gwCpu = (key: string) => find(r, key, 'gateway', 32)?.serverCpuUsPerReq ?? null;
   const criticalOf = (query: string) => r.roundTrips.find((x) => x.query === query)?.criticalPath ?? null;
   const maxOf = (xs: Array<number | null>) =>
     xs.length === 0 || xs.some((x) => x === null) ? null : Math.max(...(xs as number[]));
@@ -133,6 +147,10 @@ export function computeTargets(r: Results): Target[] {
   return [
     t('me, c=32: gateway ÷ pipelined floor (req/s)', ratio('me'), '×', '≥ 0.6', (v) => v >= 0.6),
     t('profiles(first: 20), c=32: gateway ÷ pipelined floor', ratio('profiles20'), '×', '≥ 0.6', (v) => v >= 0.6),
+    // PostGraphile's faster variant (with or without the token cache), as the stricter comparison.
+    t('me, c=32: gateway ÷ PostGraphile (req/s)', vsPgl('me'), '×', '≥ 1.5', (v) => v >= 1.5),
+    t('profiles(first: 20), c=32: gateway ÷ PostGraphile', vsPgl('profiles20'), '×', '≥ 1.5', (v) => v >= 1.5),
+    t('me, c=32: gateway server CPU per request', gwCpu('me'), 'µs', '≤ 300 µs', (v) => v <= 300, 0),
     t(
       'profiles + notes + me.notes, c=32: gateway ÷ pipelined floor',
       ratio('profilesNotes'),
@@ -169,6 +187,7 @@ export function computeTargets(r: Results): Target[] {
     ),
     t('signIn c=32 ÷ hashing limit', r.signIn?.ratioToHashLimit ?? null, '×', '≥ 0.9', (v) => v >= 0.9),
     t('event-loop p99 during signIn c=32', r.signIn?.eventLoopP99Ms ?? null, 'ms', '≤ 20 ms', (v) => v <= 20, 1),
+    t('gateway RSS at rest', r.rss.restMB || null, 'MB', '≤ 120 MB', (v) => v <= 120, 0),
     t('gateway RSS under load (max)', r.rss.maxUnderLoadMB || null, 'MB', '≤ 200 MB', (v) => v <= 200, 0),
   ];
 }
@@ -176,10 +195,12 @@ export function computeTargets(r: Results): Target[] {
 const f = (v: number | null | undefined, d = 1) =>
   v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d);
 const rps = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const SERVER: Record<RunRow['server'], string> = {
+const SERVER: Record<Server, string> = {
   gateway: 'gateway',
   'floor-awaited': 'floor, awaited',
   'floor-pipelined': 'floor, pipelined',
+  postgraphile: 'PostGraphile',
+  'postgraphile-cached': 'PostGraphile, token cache',
 };
 
 const HEAD = [
@@ -193,6 +214,7 @@ const HEAD = [
   'server CPU µs/req',
   'Postgres CPU µs/req',
   'req/s ÷ floor (awaited / pipelined)',
+  'req/s ÷ PostGraphile',
   'event-loop p99 ms',
 ];
 
@@ -209,7 +231,10 @@ function runCells(r: Results, x: RunRow): string[] {
     String(x.errors),
     f(x.serverCpuUsPerReq, 0),
     f(x.pgCpuUsPerReq, 0),
-    ratio ? `${f(ratio.vsAwaited, 2)} / ${f(ratio.vsPipelined, 2)}` : '',
+    ratio && (ratio.vsAwaited !== null || ratio.vsPipelined !== null)
+      ? `${f(ratio.vsAwaited, 2)} / ${f(ratio.vsPipelined, 2)}`
+      : '',
+    ratio?.vsPostgraphile != null ? f(ratio.vsPostgraphile, 2) : '',
     f(x.eventLoopP99Ms, 1),
   ];
 }
@@ -266,10 +291,21 @@ function memoryLine(r: Results): string {
   );
 }
 
+function answersLine(r: Results): string {
+  const list = Object.entries(r.floorAnswers).map(([k, v]) => `${k}: ${v}`);
+  return (
+    'Each scenario was answered once and checked before it was loaded (no errors; the viewer where the viewer is ' +
+    'asked for; 20 rows a page); the other servers’ answers against the gateway’s (the floor’s key for key, ' +
+    `PostGraphile’s by the ids of its rows): ${list.join('; ') || '-'}.`
+  );
+}
+
 function machineLine(r: Results): string {
   const m = r.machine;
+  const v = r.versions;
+  const versions = v ? `; PostGraphile ${v.postgraphile ?? '-'}, Postgres ${v.postgres ?? '-'}` : '';
   return (
-    `${m.cpu}, ${m.cores} cores, ${m.totalMemGB} GB, Node ${m.node}, ${m.platform}; ${m.date}; ` +
+    `${m.cpu}, ${m.cores} cores, ${m.totalMemGB} GB, Node ${m.node}, ${m.platform}${versions}; ${m.date}; ` +
     `${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up per run; whole bench ${r.totalRuntimeS} s`
   );
 }
@@ -299,6 +335,33 @@ export function renderTable(r: Results): string {
   ].join('\n');
 }
 
+/** What each server of the table does per request, and what it does not. */
+export const SERVERS_TEXT = [
+  '- **gateway**: the gateway (`src/main.ts`) serving the notes app of `test/fixtures/notes` (`AUTHGATE_CONFIG`, 3 notes ' +
+    'per user, 30 % public): GraphQL parse (cached), validation, its plugins (rate limits on, CSRF, armor), the token ' +
+    'checked (ES256, verified tokens cached until exp), then one transaction: BEGIN; claims, role and ' +
+    '`auth.require_live_session` in one statement; the SELECT(s); COMMIT, pipelined on one connection. ' +
+    '*me (trusted document)* is `me` sent as a SHA-256 id of a document in the `TRUSTED_DOCUMENTS` manifest, with no text ' +
+    '(the gateway runs with the manifest alongside text).',
+  '- **floor** (`bench/floor.ts`): the least a server must do for the same answer with the same security: node:http, ' +
+    'the body parsed as JSON, the same token check and the same token cache (a Map of verified claims until exp, 5000 ' +
+    'at most), the same transaction with the gateway’s identity statement byte for byte (live-session check included), ' +
+    'a JSON answer shaped like the GraphQL one. No GraphQL (each route knows its document), no plugins, logging or ' +
+    'metrics; for `me` and `profiles` it reads only the columns the answer needs. *awaited*: each statement awaited ' +
+    '(four round trips); *pipelined*: all four sent in one tick (one). For ' +
+    `\`${PROFILES_NOTES}\` it sends the gateway's statements (page, me row, then one window query for the ` +
+    'notes of all 21 owners), awaited (six round trips) or pipelined (two).',
+  '- **PostGraphile** (`bench/postgraphile.ts`): PostGraphile 5, Amber preset, schema `public`, served by grafserv on ' +
+    'node:http as its own process, pool of 10 as the gateway’s login role; `grafast.context` checks the token with jose ' +
+    'against the gateway’s JWKS and sets pgSettings `role` and `request.jwt.claims`, so the same RLS policies decide the ' +
+    'rows. Its *me* is `profileByRowId(rowId: <viewer>) { rowId username }` (auth.users is not in its schema; the viewer’s ' +
+    'profile is private, so RLS must see the claims to show it); its page is `allProfiles(first: 20, orderBy: ' +
+    '[CREATED_AT_DESC, ROW_ID_DESC])` with the gateway’s fields (`id` is `rowId` there), cursors and pageInfo (the same 20 rows). It does not check ' +
+    'that the session is live (a signed-out session is served until the token expires), has none of the gateway’s ' +
+    'plugins, and awaits BEGIN, settings, SELECT and COMMIT in turn (node-postgres). *PostGraphile* verifies every ' +
+    'token’s signature; *PostGraphile, token cache* keeps verified tokens until exp as the gateway does.',
+];
+
 /** The same numbers as a markdown section for the README. */
 export function renderMarkdown(r: Results): string {
   const md = (head: string[], body: string[][], left = 2) =>
@@ -316,12 +379,11 @@ export function renderMarkdown(r: Results): string {
     `${machineLine(r)}. Postgres: ${s.database}; ${s.users} users with profiles, 30 % private. ` +
       `One gateway process (\`node --import tsx src/main.ts\`, \`NODE_ENV=${env.NODE_ENV}\`, app pool 10, rate limits ${s.rateLimits}); ` +
       'autocannon runs in a third process on the same cores. Server CPU = the process’s own utime + stime over the ' +
-      'measured window ÷ requests; Postgres CPU likewise over the processes of the bench’s own cluster. The floor is `bench/floor.ts`: ' +
-      'node:http + postgres.js + jose doing the same transaction (BEGIN; claims, role and live-session check; the same ' +
-      'SELECT; COMMIT) with no GraphQL, *awaited* (four round trips) or *pipelined* (one). The gateway serves the notes ' +
-      'app of `test/fixtures/notes` (`AUTHGATE_CONFIG`), 3 notes per user, 30 % public; for ' +
-      `\`${PROFILES_NOTES}\` the floor sends the gateway's statements (page, me row, then one window query for the ` +
-      'notes of all 21 owners), awaited (six round trips) or pipelined (two).',
+      'measured window ÷ requests; Postgres CPU likewise over the processes of the bench’s own cluster.',
+    '',
+    ...SERVERS_TEXT,
+    '',
+    answersLine(r),
     '',
     md(
       HEAD,
@@ -343,7 +405,7 @@ export function renderMarkdown(r: Results): string {
     '',
     md(TARGET_HEAD, (r.targets ?? []).map(targetCells), 1),
     '',
-    'How to reproduce: `npm ci && npm run bench` (4–5 minutes; embedded Postgres in a temp dir, or ' +
+    'How to reproduce: `npm ci && npm run bench` (6–8 minutes; embedded Postgres in a temp dir, or ' +
       '`BENCH_DATABASE_URL=postgres://…` for a superuser of your own server). All numbers: `bench/results.json`.',
     '',
   ].join('\n');
