@@ -4,7 +4,6 @@ import type { Socket } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import postgres from 'postgres';
@@ -29,7 +28,6 @@ import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { runDoctor } from './ops/rls-doctor.js';
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
 
@@ -100,7 +98,7 @@ export async function createGateway(
     prepare: config.db.prepare,
   };
 
-  const graphiql = bundledGraphiQL();
+  const graphiql = config.graphiql ? bundledGraphiQL() : undefined;
   const yoga = createYoga<ServerContext, Context>({
     schema: buildSchema(),
     graphqlEndpoint: '/graphql',
@@ -108,7 +106,7 @@ export async function createGateway(
     graphiql: config.graphiql ? GRAPHIQL_OPTIONS : false,
     // The bundled GraphiQL: works without a CDN. Its options never change, so it is rendered
     // once, and the CSP that names its script's hash is sure to match the page served.
-    renderGraphiQL: graphiql.html,
+    ...(graphiql ? { renderGraphiQL: graphiql.html } : {}),
     // Never dev mode: no stack or driver text reaches a client.
     maskedErrors: {
       isDev: false,
@@ -140,7 +138,7 @@ export async function createGateway(
       ...(config.introspection ? [] : [useDisableIntrospection()]),
       useRequestTransaction(),
       useContractErrorCodes(),
-      useHttpContract(graphiql.csp),
+      useHttpContract(graphiql?.csp),
     ],
   });
 
@@ -354,7 +352,7 @@ const CODE_BY_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'F
  * own CSP, CORS answers vary by Origin, and a 4xx yoga leaves without a JSON error (406 for an
  * Accept it cannot serve, 404/415 should one get past the router) gets one.
  */
-function useHttpContract(graphiqlCsp: () => string): Plugin {
+function useHttpContract(graphiqlCsp: (() => string) | undefined): Plugin {
   return {
     onResponse({ response, setResponse, fetchAPI }) {
       const vary = response.headers.get('vary');
@@ -362,7 +360,8 @@ function useHttpContract(graphiqlCsp: () => string): Plugin {
         response.headers.set('vary', vary ? `${vary}, Origin` : 'Origin');
       const type = response.headers.get('content-type') ?? '';
       if (type.startsWith('text/html')) {
-        response.headers.set('content-security-policy', graphiqlCsp());
+        // Without GraphiQL no page is served, and whatever HTML this is keeps the strict CSP.
+        if (graphiqlCsp) response.headers.set('content-security-policy', graphiqlCsp());
         return;
       }
       if (response.status < 400 || response.status >= 500 || type.includes('json')) return;
@@ -383,10 +382,14 @@ function useHttpContract(graphiqlCsp: () => string): Plugin {
  * script by hash (no other script, no eval), Monaco's workers from the blob: URLs that script
  * makes, requests to this origin only, never framed. Styles need 'unsafe-inline': Monaco and
  * GraphiQL insert <style> elements and style attributes at run time, which no hash can name.
+ * The page is a 9 MB module, so it is imported on the first request for it, not at start:
+ * a production gateway, where GraphiQL is off, never holds it.
  */
-function bundledGraphiQL(): { html: () => string; csp: () => string } {
-  let page: { html: string; csp: string } | undefined;
-  const build = (): { html: string; csp: string } => {
+function bundledGraphiQL(): { html: () => Promise<string>; csp: () => string } {
+  let page: Promise<{ html: string; csp: string }> | undefined;
+  let built: { html: string; csp: string } | undefined;
+  const build = async (): Promise<{ html: string; csp: string }> => {
+    const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
     const html = renderGraphiQL(GRAPHIQL_OPTIONS);
     const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
       (m) => `'sha256-${sha256(m[1] ?? '').toString('base64')}'`,
@@ -403,17 +406,17 @@ function bundledGraphiQL(): { html: () => string; csp: () => string } {
       "form-action 'none'",
       "frame-ancestors 'none'",
     ].join('; ');
-    return { html, csp };
+    built = { html, csp };
+    return built;
   };
   return {
-    html: () => {
+    html: async () => {
       page ??= build();
-      return page.html;
+      return (await page).html;
     },
-    csp: () => {
-      page ??= build();
-      return page.csp;
-    },
+    // The page is rendered before its response exists, so `built` is set whenever a page is
+    // answered; anything else in HTML gets a CSP that lets nothing run.
+    csp: () => built?.csp ?? "default-src 'none'; frame-ancestors 'none'",
   };
 }
 
@@ -467,6 +470,8 @@ function sessionEnded(error: unknown): boolean {
  * warning at start, or (strictRls) no start at all. The RLS doctor's error-level findings.
  */
 async function checkAppRls(adminUrl: string, app: LoadedApp, log: Logger): Promise<void> {
+  // The doctor's catalogue queries matter only to an app's start: loaded then, not for authgate alone.
+  const { runDoctor } = await import('./ops/rls-doctor.js');
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     const errors = (await runDoctor(sql)).filter((f) => f.level === 'error');
