@@ -117,10 +117,15 @@ export async function createGateway(
             ? new AuthError('UNAUTHENTICATED')
             : maskError(error, message, false),
     },
+    // The size limit is ours (graphqlRequest: a POST needs a Content-Length of at most
+    // MAX_BODY_BYTES, and Node's parser reads no byte past it). Yoga's own limit would pipe
+    // every body through a TransformStream (a stream pipeline, an AbortController) to count
+    // bytes that are already bounded: a tenth of a small query's CPU.
+    maxRequestBodySize: false,
     logging: yogaLogger(log),
-    context: ({ request, req }) => createContext(request, req, contextDeps),
     cors: corsFor(config.corsOrigins),
     plugins: [
+      useRequestContext(contextDeps),
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
       // must still not reach the API: it needs a JSON content type or one of these headers.
       useCSRFPrevention({
@@ -342,6 +347,20 @@ function corsFor(origins: string[] | null): (request: Request) => CORSOptions {
     const origin = request.headers.get('origin');
     if (origin === null || (origins !== null && !origins.includes(origin))) return false;
     return { origin: [origin], methods: ['GET', 'POST'], credentials: false };
+  };
+}
+
+/**
+ * The request's context, written onto yoga's context object itself: yoga merges what its
+ * `context` option returns with Object.assign, which would read (and so build) every lazy
+ * part of it, such as `db`, on every request.
+ */
+function useRequestContext(deps: ContextDeps): Plugin<Context> {
+  return {
+    onContextBuilding({ context }) {
+      const { request, req } = context as unknown as ServerContext & { request: Request };
+      return createContext(request, req, deps, context).then(() => undefined);
+    },
   };
 }
 
