@@ -71,11 +71,17 @@ export type ContextDeps = {
   prepare?: boolean;
 };
 
-/** Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily. */
+/**
+ * Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily.
+ * The state is written onto `into` (yoga's own context object, see useRequestContext in
+ * server.ts), so `db` stays a getter: merged with Object.assign, as yoga does with what a
+ * context factory returns, it would be read, and a Drizzle instance built for every request.
+ */
 export async function createContext(
   request: Request,
   req: IncomingMessage | undefined,
   deps: ContextDeps,
+  into: object = {},
 ): Promise<Context> {
   let verified: Verified | null = null;
   let authError: GraphQLError | null = null;
@@ -112,29 +118,33 @@ export async function createContext(
     hooks: { taken: deps.services.metrics.connectionTaken, returned: deps.services.metrics.connectionReturned },
   });
   let db: RequestDb | undefined;
-  const memo = new Map<string, unknown>();
-  return {
+  let memo: Map<string, unknown> | undefined;
+  const ctx = Object.assign(into, deps.services, {
     viewer,
     service: verified?.kind === 'service',
     accessClaims,
     authError,
     tx,
-    get db() {
-      db ??= requestDb(tx, deps.db);
-      return db;
-    },
     perRequest: <T>(key: string, create: () => T): T => {
+      memo ??= new Map();
       if (!memo.has(key)) memo.set(key, create());
       return memo.get(key) as T;
     },
     loaders: createLoaders(tx),
-    ...deps.services,
     requestId: request.headers.get('x-request-id') ?? 'none',
     client: {
       ip: clientIp(request, req, deps.trustProxyHops ?? 0),
       userAgent: request.headers.get('user-agent'),
     },
-  };
+  });
+  return Object.defineProperty(ctx, 'db', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      db ??= requestDb(tx, deps.db);
+      return db;
+    },
+  }) as typeof ctx & { readonly db: RequestDb };
 }
 
 /**

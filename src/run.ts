@@ -1,7 +1,7 @@
 import type { LoadedApp } from './app-loader.js';
 import { loadConfig } from './config.js';
 import { type EmbeddedDb, startEmbedded } from './db/embedded.js';
-import { type MailCatcher, mailSummary, startMailCatcher } from './mail/catcher.js';
+import type { MailCatcher } from './mail/catcher.js';
 import { createGateway } from './server.js';
 
 /**
@@ -22,6 +22,9 @@ export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process
   // here, so confirmation, recovery and magic links work on a fresh clone.
   let catcher: MailCatcher | undefined;
   if (!config.mail.smtpUrl && config.env !== 'production') {
+    // Imported here: smtp-server and mailparser are a few hundred modules no deployment with
+    // SMTP_URL (or in production) ever uses.
+    const { mailSummary, startMailCatcher } = await import('./mail/catcher.js');
     catcher = await startMailCatcher({
       port: config.mail.catcherPort,
       maxMessages: 100,

@@ -4,7 +4,6 @@ import type { Socket } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import postgres from 'postgres';
@@ -30,7 +29,6 @@ import { loadTrustedDocuments, useTrustedDocuments } from './graphql/trusted-doc
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { runDoctor } from './ops/rls-doctor.js';
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse };
 
@@ -109,7 +107,7 @@ export async function createGateway(
     prepare: config.db.prepare,
   };
 
-  const graphiql = bundledGraphiQL();
+  const graphiql = config.graphiql ? bundledGraphiQL() : undefined;
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -119,7 +117,7 @@ export async function createGateway(
     graphiql: config.graphiql ? GRAPHIQL_OPTIONS : false,
     // The bundled GraphiQL: works without a CDN. Its options never change, so it is rendered
     // once, and the CSP that names its script's hash is sure to match the page served.
-    renderGraphiQL: graphiql.html,
+    ...(graphiql ? { renderGraphiQL: graphiql.html } : {}),
     // Never dev mode: no stack or driver text reaches a client.
     maskedErrors: {
       isDev: false,
@@ -130,10 +128,15 @@ export async function createGateway(
             ? new AuthError('UNAUTHENTICATED')
             : maskError(error, message, false),
     },
+    // The size limit is ours (graphqlRequest: a POST needs a Content-Length of at most
+    // MAX_BODY_BYTES, and Node's parser reads no byte past it). Yoga's own limit would pipe
+    // every body through a TransformStream (a stream pipeline, an AbortController) to count
+    // bytes that are already bounded: a tenth of a small query's CPU.
+    maxRequestBodySize: false,
     logging: yogaLogger(log),
-    context: ({ request, req }) => createContext(request, req, contextDeps),
     cors: corsFor(config.corsOrigins),
     plugins: [
+      useRequestContext(contextDeps),
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
       // must still not reach the API: it needs a JSON content type or one of these headers.
       useCSRFPrevention({
@@ -153,7 +156,7 @@ export async function createGateway(
       ...(config.introspection ? [] : [useDisableIntrospection()]),
       useRequestTransaction(),
       useContractErrorCodes(),
-      useHttpContract(graphiql.csp),
+      useHttpContract(graphiql?.csp),
     ],
   });
 
@@ -360,6 +363,20 @@ function corsFor(origins: string[] | null): (request: Request) => CORSOptions {
   };
 }
 
+/**
+ * The request's context, written onto yoga's context object itself: yoga merges what its
+ * `context` option returns with Object.assign, which would read (and so build) every lazy
+ * part of it, such as `db`, on every request.
+ */
+function useRequestContext(deps: ContextDeps): Plugin<Context> {
+  return {
+    onContextBuilding({ context }) {
+      const { request, req } = context as unknown as ServerContext & { request: Request };
+      return createContext(request, req, deps, context).then(() => undefined);
+    },
+  };
+}
+
 const CODE_BY_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 429: 'RATE_LIMITED' };
 
 /**
@@ -367,7 +384,7 @@ const CODE_BY_STATUS: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'F
  * own CSP, CORS answers vary by Origin, and a 4xx yoga leaves without a JSON error (406 for an
  * Accept it cannot serve, 404/415 should one get past the router) gets one.
  */
-function useHttpContract(graphiqlCsp: () => string): Plugin {
+function useHttpContract(graphiqlCsp: (() => string) | undefined): Plugin {
   return {
     onResponse({ response, setResponse, fetchAPI }) {
       const vary = response.headers.get('vary');
@@ -375,7 +392,8 @@ function useHttpContract(graphiqlCsp: () => string): Plugin {
         response.headers.set('vary', vary ? `${vary}, Origin` : 'Origin');
       const type = response.headers.get('content-type') ?? '';
       if (type.startsWith('text/html')) {
-        response.headers.set('content-security-policy', graphiqlCsp());
+        // Without GraphiQL no page is served, and whatever HTML this is keeps the strict CSP.
+        if (graphiqlCsp) response.headers.set('content-security-policy', graphiqlCsp());
         return;
       }
       if (response.status < 400 || response.status >= 500 || type.includes('json')) return;
@@ -396,10 +414,14 @@ function useHttpContract(graphiqlCsp: () => string): Plugin {
  * script by hash (no other script, no eval), Monaco's workers from the blob: URLs that script
  * makes, requests to this origin only, never framed. Styles need 'unsafe-inline': Monaco and
  * GraphiQL insert <style> elements and style attributes at run time, which no hash can name.
+ * The page is a 9 MB module, so it is imported on the first request for it, not at start:
+ * a production gateway, where GraphiQL is off, never holds it.
  */
-function bundledGraphiQL(): { html: () => string; csp: () => string } {
-  let page: { html: string; csp: string } | undefined;
-  const build = (): { html: string; csp: string } => {
+function bundledGraphiQL(): { html: () => Promise<string>; csp: () => string } {
+  let page: Promise<{ html: string; csp: string }> | undefined;
+  let built: { html: string; csp: string } | undefined;
+  const build = async (): Promise<{ html: string; csp: string }> => {
+    const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
     const html = renderGraphiQL(GRAPHIQL_OPTIONS);
     const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
       (m) => `'sha256-${sha256(m[1] ?? '').toString('base64')}'`,
@@ -416,17 +438,17 @@ function bundledGraphiQL(): { html: () => string; csp: () => string } {
       "form-action 'none'",
       "frame-ancestors 'none'",
     ].join('; ');
-    return { html, csp };
+    built = { html, csp };
+    return built;
   };
   return {
-    html: () => {
+    html: async () => {
       page ??= build();
-      return page.html;
+      return (await page).html;
     },
-    csp: () => {
-      page ??= build();
-      return page.csp;
-    },
+    // The page is rendered before its response exists, so `built` is set whenever a page is
+    // answered; anything else in HTML gets a CSP that lets nothing run.
+    csp: () => built?.csp ?? "default-src 'none'; frame-ancestors 'none'",
   };
 }
 
@@ -480,6 +502,8 @@ function sessionEnded(error: unknown): boolean {
  * warning at start, or (strictRls) no start at all. The RLS doctor's error-level findings.
  */
 async function checkAppRls(adminUrl: string, app: LoadedApp, log: Logger): Promise<void> {
+  // The doctor's catalogue queries matter only to an app's start: loaded then, not for authgate alone.
+  const { runDoctor } = await import('./ops/rls-doctor.js');
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     const errors = (await runDoctor(sql)).filter((f) => f.level === 'error');

@@ -1,4 +1,4 @@
-import { createTransport, type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Config } from '../config.js';
 import type { OneTimeKind } from '../db/schema.js';
 import type { Logger } from '../log.js';
@@ -15,20 +15,31 @@ export type Mailer = {
   close: () => void;
 };
 
-/** Mail over SMTP (nodemailer); with no SMTP_URL the mail is dropped with a warning. */
+/**
+ * Mail over SMTP (nodemailer); with no SMTP_URL the mail is dropped with a warning.
+ * nodemailer is imported with the first mail, not at start: a gateway that sends none (no
+ * SMTP_URL, or an API that only serves tokens) never holds its modules.
+ */
 export function createMailer(cfg: Config['mail'], smtpUrl: string | undefined, log: Logger): Mailer {
-  const transport: Transporter | null = smtpUrl ? createTransport(smtpUrl) : null;
+  let transport: Promise<Transporter> | undefined;
+  const connect = (url: string) => {
+    transport ??= import('nodemailer').then(({ createTransport }) => createTransport(url));
+    return transport;
+  };
   const pending = new Set<Promise<void>>();
+  let closed = false;
   return {
     send(kind, to, vars) {
       const content = render(kind, { ...vars, email: to });
-      if (!transport) {
+      if (!smtpUrl) {
         // Never the link: it is a credential.
         log.warn({ kind }, 'no SMTP_URL: a mail was not sent');
         return;
       }
-      const job = transport
-        .sendMail({ from: cfg.from, to, subject: content.subject, text: content.text, html: content.html })
+      const job = connect(smtpUrl)
+        .then((t) =>
+          t.sendMail({ from: cfg.from, to, subject: content.subject, text: content.text, html: content.html }),
+        )
         .then(
           () => undefined,
           (err: unknown) => log.error({ kind, err: (err as Error).message }, 'mail not sent'),
@@ -39,7 +50,14 @@ export function createMailer(cfg: Config['mail'], smtpUrl: string | undefined, l
     idle: async () => {
       await Promise.all([...pending]);
     },
-    close: () => transport?.close(),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      void transport?.then(
+        (t) => t.close(),
+        () => {},
+      );
+    },
   };
 }
 

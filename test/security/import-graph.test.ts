@@ -42,10 +42,14 @@ function sources(dir: string): string[] {
   );
 }
 
-/** Relative imports and re-exports of a module, resolved to files under src/. */
+/** Relative imports (static and dynamic) and re-exports of a module, resolved to files under src/. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specs = [...text.matchAll(/^\s*(?:import|export)\b[^'"]*?\bfrom\s+['"](\.[^'"]+)['"]/gm)].map((m) => m[1]!);
+  const specs = [
+    ...[...text.matchAll(/^\s*(?:import|export)\b[^'"]*?\bfrom\s+['"](\.[^'"]+)['"]/gm)].map((m) => m[1]!),
+    // Modules loaded on first use (`await import('./…')`) follow the same rules.
+    ...[...text.matchAll(/\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map((m) => m[1]!),
+  ];
   return specs
     .map((s) => resolve(dirname(file), s.replace(/\.js$/, '.ts')))
     .filter((d) => !(OUTSIDE_SRC.has(d) && existsSync(d)));

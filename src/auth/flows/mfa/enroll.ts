@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
 import { mfaFactors } from '../../../db/schema.js';
 import {
   hasVerifiedFactor,
@@ -49,6 +48,8 @@ export async function enroll(
     secret,
     ...TOTP_PARAMS,
   }).toString();
+  // qrcode (and pngjs behind it) serve enrolment alone: imported on the first one, not at start.
+  const { default: QRCode } = await import('qrcode');
   const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 1 });
   return {
     factorId,
