@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -242,9 +242,9 @@ describe('npm start, signalled or failing, leaves nothing behind', () => {
     if (npmDataDir) await rm(npmDataDir, { recursive: true, force: true });
   });
 
-  async function npmStart(port: number): Promise<Started> {
-    const child = spawn('npm', ['start'], {
-      cwd: ROOT,
+  async function npmStart(port: number, args = ['start'], cwd = ROOT): Promise<Started> {
+    const child = spawn('npm', args, {
+      cwd,
       env: childEnv({
         PORT: String(port),
         HOST: '127.0.0.1',
@@ -313,6 +313,31 @@ describe('npm start, signalled or failing, leaves nothing behind', () => {
       READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
     );
   }
+
+  it(
+    'SIGTERM to the npx process of `npx authgate start` stops the gateway and its Postgres',
+    async () => {
+      // A project with authgate installed: this checkout, linked as npm would install it.
+      const project = await mkdtemp(join(tmpdir(), 'authgate-npx-'));
+      try {
+        await mkdir(join(project, 'node_modules', '.bin'), { recursive: true });
+        await writeFile(join(project, 'package.json'), '{ "name": "npx-start", "private": true }\n');
+        await symlink(ROOT, join(project, 'node_modules', 'authgate'));
+        await symlink('../authgate/bin/authgate.mjs', join(project, 'node_modules', '.bin', 'authgate'));
+        const s = await npmStart(await freePort(), ['exec', '--', 'authgate', 'start'], project);
+        await waitReady(s);
+        const pgid = s.child.pid!;
+        // npm runs the command through `sh -c`, which dies of SIGTERM without passing it on.
+        process.kill(pgid, 'SIGTERM');
+        expect(await groupGone(pgid, EXIT_WITHIN_MS)).toBe('');
+        expect(await portRefuses(npmPgPort)).toBe(true);
+        expect(s.output()).toContain('npm has exited, stopping');
+      } finally {
+        await rm(project, { recursive: true, force: true });
+      }
+    },
+    READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
+  );
 
   it(
     'a start whose PORT is taken exits ≠ 0 naming the port and PORT, and stops its Postgres',
