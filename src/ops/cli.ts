@@ -14,10 +14,12 @@ import {
   type SealingKeys,
 } from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
+import { stopAllEmbedded } from '../db/embedded.js';
 import { migrateAndProvision, migrateApp } from '../db/migrate.js';
 import { buildSchema } from '../graphql/index.js';
+import { describeError, describeFailure, describeUnreachable, serve } from '../lifecycle.js';
 import { runServer } from '../run.js';
-import { withAdminSql, withAuthPath } from './admin-db.js';
+import { adminUrl, withAdminSql, withAuthPath } from './admin-db.js';
 import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
 
 type Command = {
@@ -27,6 +29,8 @@ type Command = {
   details?: string;
   options: Record<string, { type: 'string' | 'boolean' }>;
   run: (v: Values) => Promise<number>;
+  /** Serves until a signal: the signals are the server's to handle (see serve). */
+  serves?: boolean;
 };
 type Values = Record<string, string | boolean | undefined>;
 
@@ -41,8 +45,9 @@ const COMMANDS: Record<string, Command> = {
 folder: its GraphQL modules on the schema, its migrations applied after authgate's. Without
 DATABASE_URL an embedded Postgres keeps its data in DATA_DIR (.data). NODE_ENV defaults to development.`,
     options: CONFIG_OPTION,
+    serves: true,
     run: async (v) => {
-      await runServer(await appOf(v), { NODE_ENV: 'development', ...process.env });
+      await serve(async () => runServer(await appOf(v), { NODE_ENV: 'development', ...process.env }));
       return new Promise<number>(() => {}); // serves until a signal ends the process
     },
   },
@@ -50,8 +55,9 @@ DATABASE_URL an embedded Postgres keeps its data in DATA_DIR (.data). NODE_ENV d
     summary: 'Serve the gateway with your app (authgate.config.*), as configured by the environment.',
     usage: 'authgate start [--config FILE]',
     options: CONFIG_OPTION,
+    serves: true,
     run: async (v) => {
-      await runServer(await appOf(v));
+      await serve(async () => runServer(await appOf(v)));
       return new Promise<number>(() => {});
     },
   },
@@ -180,6 +186,24 @@ DATABASE_URL an embedded Postgres keeps its data in DATA_DIR (.data). NODE_ENV d
       });
     },
   },
+  'db:url': {
+    summary: 'Print the admin URL of the database the CLI uses, password included (for psql).',
+    usage: 'authgate db:url',
+    details: `Prints the admin connection URL of the database the other commands use: DATABASE_URL, or
+the embedded Postgres of DATA_DIR on EMBEDDED_PG_PORT while the gateway runs it (npm start,
+npx authgate dev). For writing policies by hand:
+
+  psql "$(npx authgate db:url)"
+
+The URL contains the admin password: that is its purpose, so keep it out of logs and shell
+history files. The embedded Postgres belongs to the gateway that started it; this command does
+not start one that would outlive it, and fails (exit 1) when it is not running.`,
+    options: {},
+    run: async () => {
+      process.stdout.write(`${await adminUrl()}\n`);
+      return 0;
+    },
+  },
   doctor: {
     summary: 'Lint the row level security of the database at DATABASE_URL (see README).',
     usage: 'authgate doctor [--schema public,app]',
@@ -230,16 +254,10 @@ async function doctor(v: Values): Promise<number> {
     console.log(formatFindings(findings));
     return findings.some((f) => f.level === 'error') ? 1 : 0;
   } catch (err) {
-    return fail(oneLine(err));
+    return fail(describeUnreachable(err) ?? describeError(err));
   } finally {
     await sql.end({ timeout: 5 });
   }
-}
-
-/** An error as one line: its message, else its code (Node's AggregateError of a refused connection has none). */
-function oneLine(err: unknown): string {
-  const e = err as { message?: string; code?: string };
-  return (e.message || e.code || String(err)).replace(/\s*\n\s*/g, ' ');
 }
 
 function required(v: Values, name: string): string {
@@ -284,6 +302,17 @@ async function main(argv: string[]): Promise<number> {
     console.error(`authgate: unknown command ${name}\n\n${help()}`);
     return 2;
   }
+  // A command that started the embedded Postgres stops it when interrupted too.
+  if (!command.serves) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        console.error(`authgate ${name}: ${signal}, stopping`);
+        void stopAllEmbedded()
+          .catch(() => {})
+          .finally(() => process.exit(1));
+      });
+    }
+  }
   try {
     const { values } = parseArgs({
       args: rest,
@@ -296,15 +325,17 @@ async function main(argv: string[]): Promise<number> {
     }
     return await command.run(values as Values);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`authgate ${name}: ${(err as Error).message}\n${command.usage}`);
+    // Expected failures are one line on stderr, never a stack: the operator needs the cause.
+    const code = (err as { code?: unknown } | undefined)?.code;
+    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      console.error(`authgate ${name}: ${describeError(err)}\n${command.usage}`);
       return 2;
     }
     if (err instanceof AuthError) {
       console.error(`authgate ${name}: ${err.code}: ${err.message}`);
       return 1;
     }
-    console.error(`authgate ${name}: failed: ${(err as Error).message}`);
+    console.error(`authgate ${name}: ${describeFailure(err)}`);
     return 1;
   }
 }

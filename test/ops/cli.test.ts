@@ -1,7 +1,14 @@
 import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbedded } from '../../src/db/embedded.js';
 import { codeOf, ME, SIGN_IN, startGateway, type TestGateway } from '../helpers.js';
+import { freePort } from '../ports.js';
 
 const run = promisify(execFile);
 
@@ -39,6 +46,7 @@ describe('npx authgate', () => {
       'keys:rotate',
       'keys:service-role',
       'db:migrate',
+      'db:url',
       'doctor',
     ]) {
       expect(help.stdout).toContain(c);
@@ -107,6 +115,110 @@ describe('npx authgate', () => {
       expect(dirty.stdout).toContain('ENABLE ROW LEVEL SECURITY');
     } finally {
       await t.admin`drop table public.cli_open`;
+    }
+  }, 120_000);
+
+  it('db:url prints the admin URL, which postgres.js connects with', async () => {
+    const printed = await cli('db:url');
+    expect(printed.code).toBe(0);
+    const url = printed.stdout.trim();
+    expect(url).toBe(t.dbUrl);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      expect((await sql`select current_user as who`)[0]?.who).toBeTruthy();
+    } finally {
+      await sql.end();
+    }
+    const help = await cli('db:url', '--help');
+    expect(help.stdout).toContain('password');
+    expect(help.stdout).toContain('psql "$(npx authgate db:url)"');
+  });
+});
+
+/** The CLI without DATABASE_URL, on the embedded Postgres of a DATA_DIR of its own. */
+const bare = async (env: Record<string, string>, ...args: string[]) => {
+  const base = { ...process.env };
+  delete base.DATABASE_URL;
+  delete base.TEST_DATABASE_URL;
+  try {
+    const { stdout, stderr } = await run('node', ['bin/authgate.mjs', ...args], {
+      env: { ...base, LOG_LEVEL: 'silent', ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+
+describe('npx authgate, when the database is out of reach', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'authgate-cli-'));
+    await chmod(dataDir, 0o755); // as root, Postgres runs as `postgres` and must reach it
+  });
+  afterAll(async () => {
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const oneLine = (r: { code: number; stdout: string; stderr: string }) => {
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).not.toContain('unknown error');
+    expect(r.stderr).not.toContain('TypeError');
+  };
+
+  it('says so in one line, without a stack or the password, for every database command', async () => {
+    const url = `postgres://ops:hunter2secret@127.0.0.1:${await freePort()}/nowhere`;
+    for (const args of [
+      ['users:list'],
+      ['users:create', '--email', 'x@example.com', '--password', 'correct horse battery'],
+      ['users:ban', '--email', 'x@example.com'],
+      ['users:delete', '--id', '00000000-0000-0000-0000-000000000000'],
+      ['keys:rotate'],
+      ['keys:service-role'],
+      ['db:migrate'],
+      ['doctor'],
+    ]) {
+      const r = await bare({ DATABASE_URL: url }, ...args);
+      oneLine(r);
+      expect(r.stderr).toContain(`authgate ${args[0]}:`);
+      expect(r.stderr).toContain('cannot reach the database at 127.0.0.1:');
+      expect(r.stderr).not.toContain('hunter2secret');
+    }
+  }, 120_000);
+
+  it('names EMBEDDED_PG_PORT when the embedded Postgres cannot take its port', async () => {
+    const taken = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      const r = await bare({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) }, 'users:list');
+      oneLine(r);
+      expect(r.stderr).toContain(`port ${port} is in use (another authgate? set EMBEDDED_PG_PORT)`);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  }, 60_000);
+
+  it('db:url gives the running embedded Postgres, and fails in one line when none runs', async () => {
+    const port = await freePort();
+    const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) };
+    oneLine(await bare(env, 'db:url'));
+    const db = await startEmbedded({ dataDir, port });
+    try {
+      const printed = await bare(env, 'db:url');
+      expect(printed.code).toBe(0);
+      const sql = postgres(printed.stdout.trim(), { max: 1, onnotice: () => {} });
+      try {
+        expect((await sql`select 1 as one`)[0]?.one).toBe(1);
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      await db.stop();
     }
   }, 120_000);
 });

@@ -1,12 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { email, type GqlResponse, ME, PASSWORD, SIGN_IN, SIGN_UP } from '../helpers.js';
 import { freePort } from '../ports.js';
+import { childEnv } from './npm.js';
 
 /**
  * The two-command promise: `npm start` with no DATABASE_URL brings up an embedded Postgres,
@@ -118,12 +119,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null && c.pid) {
-      try {
-        // The whole group this test started: tsx, the gateway and its Postgres.
-        process.kill(-c.pid, 'SIGKILL');
-      } catch {}
-    }
+    if (!c.pid) continue;
+    try {
+      // The whole group this test started (npm or tsx, the gateway and its Postgres), even
+      // when its leader has exited: what outlives the leader is what these tests look for.
+      process.kill(-c.pid, 'SIGKILL');
+    } catch {}
   }
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
@@ -234,6 +235,165 @@ describe('npm start without DATABASE_URL', () => {
       expect(s.child.kill('SIGTERM')).toBe(true);
       expect(await exitWithin(s, EXIT_WITHIN_MS)).toBe(0);
       expect(await portRefuses(pgPort)).toBe(true);
+    },
+    READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
+  );
+});
+
+/**
+ * `npm start` as a user runs it, in its own session: npm, its script and whatever they start
+ * (the gateway, its Postgres) share the process group this test can watch and clean up.
+ */
+describe('npm start, signalled or failing, leaves nothing behind', () => {
+  let npmDataDir: string;
+  let npmPgPort: number;
+
+  beforeAll(async () => {
+    npmDataDir = await mkdtemp(join(tmpdir(), 'authgate-npm-start-'));
+    // As root the embedded Postgres runs as the user `postgres`, which must reach its folder.
+    await chmod(npmDataDir, 0o755);
+    npmPgPort = await freePort();
+  });
+  afterAll(async () => {
+    if (npmDataDir) await rm(npmDataDir, { recursive: true, force: true });
+  });
+
+  async function npmStart(port: number, args = ['start'], cwd = ROOT): Promise<Started> {
+    const child = spawn('npm', args, {
+      cwd,
+      env: childEnv({
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        EMBEDDED_PG_PORT: String(npmPgPort),
+        DATA_DIR: npmDataDir,
+        LOG_LEVEL: 'silent',
+      }),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+  }
+
+  /** Whether any process of the group `pgid` (npm's, as it was spawned detached) still runs. */
+  function groupAlive(pgid: number): boolean {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    }
+  }
+
+  /** Polls until nothing of the group runs; returns what still does after `ms`. */
+  async function groupGone(pgid: number, ms: number): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (!groupAlive(pgid)) return '';
+    return execFileSync('ps', ['-eo', 'pid,ppid,pgid,user,args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.trim().split(/\s+/)[2] === String(pgid))
+      .join('\n');
+  }
+
+  function postgresOf(dir: string): string[] {
+    return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('postgres') && l.includes(dir));
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(
+      `${signal} to the npm process stops npm, the gateway and its Postgres`,
+      async () => {
+        const s = await npmStart(await freePort());
+        await waitReady(s);
+        const pgid = s.child.pid!;
+        expect(groupAlive(pgid)).toBe(true);
+        expect(postgresOf(npmDataDir)).not.toEqual([]);
+
+        process.kill(pgid, signal); // npm's pid only, as `kill <pid>` does
+        expect(await groupGone(pgid, EXIT_WITHIN_MS)).toBe('');
+        expect(await portRefuses(npmPgPort)).toBe(true);
+        expect(postgresOf(npmDataDir)).toEqual([]);
+        expect(s.output()).toContain('draining');
+      },
+      READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
+    );
+  }
+
+  it(
+    'SIGTERM to the npx process of `npx authgate start` stops the gateway and its Postgres',
+    async () => {
+      // A project with authgate installed: this checkout, linked as npm would install it.
+      const project = await mkdtemp(join(tmpdir(), 'authgate-npx-'));
+      try {
+        await mkdir(join(project, 'node_modules', '.bin'), { recursive: true });
+        await writeFile(join(project, 'package.json'), '{ "name": "npx-start", "private": true }\n');
+        await symlink(ROOT, join(project, 'node_modules', 'authgate'));
+        await symlink('../authgate/bin/authgate.mjs', join(project, 'node_modules', '.bin', 'authgate'));
+        const s = await npmStart(await freePort(), ['exec', '--', 'authgate', 'start'], project);
+        await waitReady(s);
+        const pgid = s.child.pid!;
+        // npm runs the command through `sh -c`, which dies of SIGTERM without passing it on.
+        process.kill(pgid, 'SIGTERM');
+        expect(await groupGone(pgid, EXIT_WITHIN_MS)).toBe('');
+        expect(await portRefuses(npmPgPort)).toBe(true);
+        expect(s.output()).toContain('npm has exited, stopping');
+      } finally {
+        await rm(project, { recursive: true, force: true });
+      }
+    },
+    READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
+  );
+
+  it(
+    'a start whose PORT is taken exits ≠ 0 naming the port and PORT, and stops its Postgres',
+    async () => {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      const port = (taken.address() as AddressInfo).port;
+      try {
+        const s = await npmStart(port);
+        const code = await exitWithin(s, READY_WITHIN_MS);
+        expect(code).not.toBe(0);
+        // The embedded Postgres was up before the listen failed.
+        expect(s.output()).toContain('starting embedded Postgres');
+        expect(s.output()).toContain(`authgate: port ${port} is in use (set PORT)`);
+        expect(s.output()).not.toContain('unknown error');
+        expect(s.output()).not.toMatch(/^\s+at /m);
+        expect(await groupGone(s.child.pid!, EXIT_WITHIN_MS)).toBe('');
+        expect(await portRefuses(npmPgPort)).toBe(true);
+        expect(postgresOf(npmDataDir)).toEqual([]);
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
+    },
+    READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
+  );
+
+  it(
+    'a start whose EMBEDDED_PG_PORT is taken exits ≠ 0 and says so',
+    async () => {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(npmPgPort, '127.0.0.1', resolve));
+      try {
+        const s = await npmStart(await freePort());
+        expect(await exitWithin(s, READY_WITHIN_MS)).not.toBe(0);
+        expect(s.output()).toContain(`port ${npmPgPort} is in use (another authgate? set EMBEDDED_PG_PORT)`);
+        expect(s.output()).not.toContain('unknown error');
+        expect(await groupGone(s.child.pid!, EXIT_WITHIN_MS)).toBe('');
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
     },
     READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
   );
