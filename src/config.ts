@@ -146,6 +146,7 @@ const EnvSchema = z.object({
   ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
   ANONYMOUS_CLEANUP_INTERVAL_S: int(3600, 1),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   // Read by loadApp (src/app-loader.ts) before the gateway's configuration; listed here so it
   // is documented and checked like the rest.
   AUTHGATE_CONFIG: z.string().optional(),
@@ -212,6 +213,8 @@ export type Config = {
   hstsMaxAgeS: number;
   limits: { depth: number; aliases: number; tokens: number; directives: number; cost: number };
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+  /** One line a person reads, or JSON for a log pipeline (see LOG_FORMAT). */
+  logFormat: 'json' | 'pretty';
   /** Where browsers reach the gateway; provider callbacks are built on it. */
   publicUrl: string;
   trustedIssuers: TrustedIssuer[];
@@ -362,6 +365,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cost: e.GRAPHQL_MAX_COST,
     },
     logLevel: e.LOG_LEVEL,
+    // A person at a terminal reads lines; a process manager or container collects JSON.
+    logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY && e.NODE_ENV !== 'production' ? 'pretty' : 'json'),
     publicUrl,
     trustedIssuers: e.TRUSTED_ISSUERS,
     oidc: {

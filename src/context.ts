@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { GraphQLError } from 'graphql';
 import type postgres from 'postgres';
 import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
-import { AuthError } from './auth/errors.js';
+import { AuthError, TokenRefused } from './auth/errors.js';
 import type { ExternalIdentity } from './auth/external.js';
 import type { AuthService } from './auth/flows/account/index.js';
 import type { AdminService } from './auth/flows/admin/index.js';
@@ -16,7 +16,7 @@ import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js'
 import { createLoaders, type Loaders } from './db/loaders.js';
 import { type RequestDb, requestDb } from './db/request-db.js';
 import { type Claims, type RequestTx, requestTx } from './db/rls.js';
-import type { Logger } from './log.js';
+import { describeError, type Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -33,6 +33,8 @@ export type Context = {
   accessClaims: AccessClaims | null;
   /** A bad bearer token: the request fails with it before any database work. */
   authError: GraphQLError | null;
+  /** Why the bearer token was refused, for the request's log line (never the token itself). */
+  authFailure: string | null;
   tx: RequestTx;
   /**
    * Drizzle bound to this request's transaction (claims and role set, session checked):
@@ -85,6 +87,7 @@ export async function createContext(
 ): Promise<Context> {
   let verified: Verified | null = null;
   let authError: GraphQLError | null = null;
+  let authFailure: string | null = null;
   const header = request.headers.get('authorization');
   if (header !== null) {
     const match = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(header);
@@ -93,6 +96,7 @@ export async function createContext(
       verified = await deps.tokens.verify(match[1]);
     } catch (err) {
       authError = err instanceof AuthError ? err : new AuthError('UNAUTHENTICATED');
+      authFailure = whyRefused(err, match?.[1] ? 'the token did not verify' : 'not a Bearer token');
     }
   }
   const accessClaims = verified?.kind === 'user' ? verified.claims : null;
@@ -107,6 +111,7 @@ export async function createContext(
       viewer = { id: user.id, sessionId: null, aal: 'aal1' };
     } catch (err) {
       authError = earlyError(err);
+      authFailure = whyRefused(err, "a trusted issuer's token without a usable user");
     }
   } else if (verified) {
     claims = verified.claims as unknown as Claims;
@@ -121,6 +126,7 @@ export async function createContext(
   let memo: Map<string, unknown> | undefined;
   const ctx = Object.assign(into, deps.services, {
     viewer,
+    authFailure,
     service: verified?.kind === 'service',
     accessClaims,
     authError,
@@ -171,6 +177,19 @@ function externalClaims(ext: ExternalIdentity, user: ExternalUser): Claims {
 }
 
 /** A failure before the request may start: coded for the client, never driver text. */
+/**
+ * A refused token's cause for the log: an AuthError's reason or message, otherwise the
+ * error's class and message (jose's and discovery's name the failed check, never the token).
+ */
+function whyRefused(err: unknown, fallback: string): string {
+  if (err instanceof TokenRefused) return err.why;
+  if (err instanceof AuthError) {
+    const reason = err.extensions.reason;
+    return typeof reason === 'string' ? reason : err.message;
+  }
+  return err instanceof Error ? describeError(err) : fallback;
+}
+
 function earlyError(err: unknown): GraphQLError {
   if (err instanceof AuthError) return err;
   if (isDatabaseUnavailable(err)) return databaseUnavailableError();

@@ -59,7 +59,7 @@ export async function createGateway(
   adminUrl: string,
   opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream; app?: LoadedApp } = {},
 ): Promise<Gateway> {
-  const log = createLogger(config.logLevel, opts.logDestination);
+  const log = createLogger(config.logLevel, opts.logDestination, config.logFormat);
   warnIfPostgresUnpatched((line) => log.warn(line));
   const app = opts.app ?? NO_APP;
   // Built before the database is touched: a manifest that does not match it stops start-up first.

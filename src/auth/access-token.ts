@@ -1,6 +1,6 @@
 import { type CryptoKey, decodeJwt, type JWTHeaderParameters, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { isUuid } from '../shared/ids.js';
-import { AuthError } from './errors.js';
+import { TokenRefused } from './errors.js';
 import type { ExternalIdentity, ExternalVerifier } from './external.js';
 import type { KeyStore } from './signing-keys.js';
 
@@ -117,7 +117,7 @@ export function createAccessTokens(opts: {
       return signPayload({ iss: opts.issuer, role: 'service_role', iat, exp: iat + ttlS });
     },
     async verify(token) {
-      if (token.length > MAX_TOKEN_LENGTH) throw new AuthError('UNAUTHENTICATED');
+      if (token.length > MAX_TOKEN_LENGTH) throw new TokenRefused(`longer than ${MAX_TOKEN_LENGTH} characters`);
       const hit = verifiedCache.get(token);
       if (hit && hit.exp > Date.now() / 1000 && hit.generation === generation()) return hit.verified;
       if (hit) verifiedCache.delete(token);
@@ -139,7 +139,7 @@ export function createAccessTokens(opts: {
       try {
         iss = decodeJwt(token).iss;
       } catch {
-        throw new AuthError('UNAUTHENTICATED');
+        throw new TokenRefused('not a JWT');
       }
       if (typeof iss === 'string' && iss !== opts.issuer && opts.external.trusts(iss)) {
         return { kind: 'external', claims: await opts.external.verify(token, iss) };
@@ -164,8 +164,10 @@ export function createAccessTokens(opts: {
         throw new Error('unexpected claims');
       }
       return { kind: 'user', claims: payload as unknown as AccessClaims };
-    } catch {
-      throw new AuthError('UNAUTHENTICATED');
+    } catch (err) {
+      // jose names the failed check ("exp" claim timestamp check failed, signature
+      // verification failed, …); its messages never carry the token.
+      throw new TokenRefused(err instanceof Error ? err.message.slice(0, 200) : 'did not verify');
     }
   }
 }

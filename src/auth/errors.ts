@@ -64,6 +64,16 @@ export class AuthError extends GraphQLError {
   }
 }
 
+/**
+ * A bearer token the gateway refuses: UNAUTHENTICATED to the client, as every refused token
+ * is, and `why` (which check failed, never the token) for the request's log line only.
+ */
+export class TokenRefused extends AuthError {
+  constructor(readonly why: string) {
+    super('UNAUTHENTICATED');
+  }
+}
+
 export const badInput = (message: string, field?: string): AuthError =>
   new AuthError('BAD_USER_INPUT', message, field ? { field } : undefined);
 

@@ -1,4 +1,4 @@
-import { GraphQLError, getOperationAST } from 'graphql';
+import { GraphQLError, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { AuthError, ERROR_CODES } from '../auth/errors.js';
 import type { Context } from '../context.js';
@@ -15,6 +15,8 @@ export function useRequestTransaction(): Plugin<Context> {
       const operation = getOperationAST(args.document, args.operationName);
       const mutation = operation?.operation === 'mutation';
       const name = args.operationName ?? operation?.name?.value ?? null;
+      // An unnamed operation is logged by its first root field (`{ me { id } }` as `me`).
+      const logged = name ?? firstField(operation) ?? 'anonymous';
       setExecuteFn(async (execArgs) => {
         const ctx = execArgs.contextValue as Context;
         const started = performance.now();
@@ -23,13 +25,15 @@ export function useRequestTransaction(): Plugin<Context> {
           ctx.metrics.observeRequest(name, 'UNAUTHENTICATED', (performance.now() - started) / 1000);
           ctx.log.info({
             requestId: ctx.requestId,
-            operation: name ?? 'anonymous',
+            operation: logged,
             userId: null,
             outcome: 'UNAUTHENTICATED',
+            reason: ctx.authFailure,
           });
           return { errors: [ctx.authError] };
         }
         let ok = false;
+        let codes: string[] | undefined;
         try {
           if (mutation) {
             // A mutation may act outside the transaction (sign-out, account changes), so an
@@ -45,7 +49,11 @@ export function useRequestTransaction(): Plugin<Context> {
           const result = await executeFn(execArgs);
           if (ctx.viewer && ctx.tx.isOpen()) await ctx.tx.ready();
           ok = true;
-          outcome = 'errors' in result && result.errors?.length ? 'errors' : 'ok';
+          if ('errors' in result && result.errors?.length) {
+            outcome = 'errors';
+            const errors = result.errors as readonly GraphQLError[];
+            codes = [...new Set(errors.map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))];
+          } else outcome = 'ok';
           return result;
         } catch (caught) {
           const err = caught instanceof SessionEndedError ? new AuthError('UNAUTHENTICATED') : caught;
@@ -61,16 +69,22 @@ export function useRequestTransaction(): Plugin<Context> {
           // Who did what and how it went; never arguments, tokens or results.
           ctx.log.info({
             requestId: ctx.requestId,
-            operation: name ?? 'anonymous',
+            operation: logged,
             type: mutation ? 'mutation' : 'query',
             userId: ctx.viewer?.id ?? (ctx.service ? 'service_role' : null),
             ms: Math.round(seconds * 1000 * 10) / 10,
             outcome,
+            ...(codes ? { codes } : {}),
           });
         }
       });
     },
   };
+}
+
+function firstField(operation: OperationDefinitionNode | null | undefined): string | null {
+  const first = operation?.selectionSet.selections[0];
+  return first?.kind === Kind.FIELD ? first.name.value : null;
 }
 
 /** Codes of failures that are not the client's: masked errors and a database out of reach. */
