@@ -92,7 +92,7 @@ const EnvSchema = z.object({
   SERVICE_ROLE_TOKEN_TTL_S: int(10 * 365 * 24 * 3600, 60),
   PG_SETTINGS_POSTGRAPHILE: bool(false),
 
-  // The key that seals private signing keys in the database, kept outside it (README "Keys at rest").
+  // The key that seals private signing keys in the database, kept outside it (docs/operations.md, "Keys at rest").
   SECRETS_KEY: z.string().min(32, 'SECRETS_KEY must be at least 32 characters').optional(),
   SECRETS_KEY_PREVIOUS: z.string().min(32, 'SECRETS_KEY_PREVIOUS must be at least 32 characters').optional(),
 
@@ -122,7 +122,7 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: int(20, 1),
   GRAPHQL_MAX_COST: int(5000, 1),
   GRAPHIQL: optBool(),
-  // Trusted documents (README "Trusted documents"): the manifests codegen's client preset writes.
+  // Trusted documents (docs/trusted-documents.md): the manifests codegen's client preset writes.
   TRUSTED_DOCUMENTS: z.string().optional(),
   TRUSTED_DOCUMENTS_ONLY: bool(false),
   PUBLIC_URL: httpUrl.optional(),
@@ -151,6 +151,9 @@ const EnvSchema = z.object({
   // is documented and checked like the rest.
   AUTHGATE_CONFIG: z.string().optional(),
 });
+
+/** Every environment variable the configuration reads; docs/configuration.md is checked against it. */
+export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
 
 export type Config = {
   env: 'development' | 'production' | 'test';

@@ -77,7 +77,7 @@ export function loadSealingKeys(
   if (config.env === 'production') {
     warn(
       `SECRETS_KEY is not set: private signing keys are sealed with the key in ${file.path}; set SECRETS_KEY ` +
-        '(README "Keys at rest") and keep it out of database backups',
+        '(docs/operations.md, "Keys at rest") and keep it out of database backups',
     );
   }
   return { current: box(file.key), previous, source: `the key in ${file.path}${file.created ? ' (created now)' : ''}` };
@@ -106,7 +106,7 @@ function openSealed(sealing: SealingKeys, kid: string, sealed: string): { plain:
   throw new Error(
     `signing key ${kid} in auth.signing_keys cannot be opened with ${sealing.source}` +
       `${sealing.previous ? ' nor with SECRETS_KEY_PREVIOUS' : ''}: set SECRETS_KEY_PREVIOUS to the key that sealed it ` +
-      '(beside the new SECRETS_KEY), or SECRETS_KEY back to that key; README "Keys at rest" says what to do if it is lost',
+      '(beside the new SECRETS_KEY), or SECRETS_KEY back to that key; docs/operations.md ("Keys at rest") says what to do if it is lost',
   );
 }
 

@@ -205,7 +205,7 @@ not start one that would outlive it, and fails (exit 1) when it is not running.`
     },
   },
   doctor: {
-    summary: 'Lint the row level security of the database at DATABASE_URL (see README).',
+    summary: 'Lint the row level security of the database at DATABASE_URL (see docs/operations.md).',
     usage: 'authgate doctor [--schema public,app]',
     details: `Lints the row level security of the database at DATABASE_URL (an admin URL):
   - every table in the exposed schemas has RLS enabled and forced, and a policy

@@ -42,7 +42,7 @@ export type VerifierStorage = { get(): string | null; set(verifier: string | nul
 
 /**
  * The verifier in a variable. It survives only as long as the page: enough for a popup or a test,
- * not for a full-page redirect to the provider (use sessionStorage there, see the README).
+ * not for a full-page redirect to the provider (use sessionStorage there, see the example's README).
  */
 export function memoryVerifierStorage(): VerifierStorage {
   let verifier: string | null = null;
