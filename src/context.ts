@@ -176,7 +176,6 @@ function externalClaims(ext: ExternalIdentity, user: ExternalUser): Claims {
   };
 }
 
-/** A failure before the request may start: coded for the client, never driver text. */
 /**
  * A refused token's cause for the log: an AuthError's reason or message, otherwise the
  * error's class and message (jose's and discovery's name the failed check, never the token).
@@ -190,6 +189,7 @@ function whyRefused(err: unknown, fallback: string): string {
   return err instanceof Error ? describeError(err) : fallback;
 }
 
+/** A failure before the request may start: coded for the client, never driver text. */
 function earlyError(err: unknown): GraphQLError {
   if (err instanceof AuthError) return err;
   if (isDatabaseUnavailable(err)) return databaseUnavailableError();

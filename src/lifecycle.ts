@@ -75,12 +75,12 @@ function alive(pid: number): boolean {
  * Never a stack, and never a bare "unknown error".
  */
 export function describeStartFailure(err: unknown, env: NodeJS.ProcessEnv = process.env): string {
-  return knownCause(err, env) ?? `failed to start: ${describeError(err)}`;
+  return knownCause(err, env) ?? `failed to start: ${errorLine(err)}`;
 }
 
 /** Like describeStartFailure, for a command that is not a start. */
 export function describeFailure(err: unknown, env: NodeJS.ProcessEnv = process.env): string {
-  return knownCause(err, env) ?? describeError(err);
+  return knownCause(err, env) ?? errorLine(err);
 }
 
 function knownCause(err: unknown, env: NodeJS.ProcessEnv): string | undefined {
@@ -107,15 +107,15 @@ export function describeUnreachable(err: unknown, env: NodeJS.ProcessEnv = proce
   try {
     if (env.DATABASE_URL) where = `the database at ${new URL(env.DATABASE_URL).host}`;
   } catch {}
-  return `cannot reach ${where} (${describeError(err)}); check DATABASE_URL and that Postgres runs`;
+  return `cannot reach ${where} (${errorLine(err)}); check DATABASE_URL and that Postgres runs`;
 }
 
 /** An error as one line: its message, else its code, else the first of its errors (Node's AggregateError). */
-export function describeError(err: unknown): string {
+export function errorLine(err: unknown): string {
   if (err === undefined || err === null) return 'no reason given';
   const e = err as { message?: unknown; code?: unknown; errors?: unknown[] };
   if (typeof e.message === 'string' && e.message.trim()) return oneLine(e.message);
-  if (Array.isArray(e.errors) && e.errors.length > 0) return describeError(e.errors[0]);
+  if (Array.isArray(e.errors) && e.errors.length > 0) return errorLine(e.errors[0]);
   if (typeof e.code === 'string') return e.code;
   return oneLine(String(err));
 }

@@ -1,14 +1,2 @@
-import { createServer } from 'node:net';
-
-/** A port nothing listens on right now, on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// The tests' free-port helper is the package's own (authgate/testing uses it too).
+export { freePort } from '../src/shared/ports.js';

@@ -17,7 +17,7 @@ import type { Config } from '../config.js';
 import { stopAllEmbedded } from '../db/embedded.js';
 import { migrateAndProvision, migrateApp } from '../db/migrate.js';
 import { buildSchema } from '../graphql/index.js';
-import { describeError, describeFailure, describeUnreachable, serve } from '../lifecycle.js';
+import { describeFailure, describeUnreachable, errorLine, serve } from '../lifecycle.js';
 import { runServer } from '../run.js';
 import { adminUrl, withAdminSql, withAuthPath } from './admin-db.js';
 import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
@@ -254,7 +254,7 @@ async function doctor(v: Values): Promise<number> {
     console.log(formatFindings(findings));
     return findings.some((f) => f.level === 'error') ? 1 : 0;
   } catch (err) {
-    return fail(describeUnreachable(err) ?? describeError(err));
+    return fail(describeUnreachable(err) ?? errorLine(err));
   } finally {
     await sql.end({ timeout: 5 });
   }
@@ -328,7 +328,7 @@ async function main(argv: string[]): Promise<number> {
     // Expected failures are one line on stderr, never a stack: the operator needs the cause.
     const code = (err as { code?: unknown } | undefined)?.code;
     if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      console.error(`authgate ${name}: ${describeError(err)}\n${command.usage}`);
+      console.error(`authgate ${name}: ${errorLine(err)}\n${command.usage}`);
       return 2;
     }
     if (err instanceof AuthError) {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -8,6 +7,7 @@ import { type LoadedApp, loadApp, NO_APP } from '../app-loader.js';
 import { loadConfig } from '../config.js';
 import { startEmbedded } from '../db/embedded.js';
 import { createGateway, type Gateway } from '../server.js';
+import { freePort } from '../shared/ports.js';
 
 // Helpers for an app's own tests (`import … from 'authgate/testing'`): a real gateway on a
 // real database, and requests as a given user or as anon. Nothing is mocked.
@@ -118,13 +118,8 @@ let seq = 0;
  */
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const root = opts.adminUrl ?? process.env.TEST_DATABASE_URL ?? (await testCluster()).url;
-  const name = `authgate_t_${randomBytes(6).toString('hex')}`;
-  const server = postgres(root, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${name}`);
-  await server.end();
-  const u = new URL(root);
-  u.pathname = `/${name}`;
-  const dbUrl = u.toString();
+  const database = await createTestDatabase(root);
+  const dbUrl = database.url;
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -180,22 +175,34 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     close: async () => {
       await gateway.close();
       await Promise.all([admin.end(), loginRole.end()]);
-      const s = postgres(root, { max: 1, onnotice: () => {} });
-      await s.unsafe(`drop database if exists ${name} with (force)`);
-      await s.end();
+      await database.drop();
     },
   };
 }
 
-/** A port nothing listens on right now, on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+/**
+ * A new, empty database on the cluster of `rootUrl` (a superuser URL): its URL, and `drop`,
+ * which removes it even while connections to it remain.
+ */
+export async function createTestDatabase(rootUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `authgate_t_${randomBytes(6).toString('hex')}`;
+  const server = postgres(rootUrl, { max: 1, onnotice: () => {} });
+  try {
+    await server.unsafe(`create database ${name}`);
+  } finally {
+    await server.end();
+  }
+  const u = new URL(rootUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const s = postgres(rootUrl, { max: 1, onnotice: () => {} });
+      try {
+        await s.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await s.end();
+      }
+    },
+  };
 }

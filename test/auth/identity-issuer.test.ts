@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Config, ConfigError, loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/server.js';
+import { createTestDatabase } from '../../src/testing/index.js';
 import { type GqlResponse, NO_RATE_LIMITS } from '../helpers.js';
 import { type ProviderHarness, signInThrough, startProvider, type TestAccount } from '../oidc-provider.js';
 import { freePort } from '../ports.js';
@@ -104,22 +105,14 @@ const testEnv = (env: Record<string, string>): Record<string, string> => ({
 type Database = { url: string; admin: postgres.Sql; drop: () => Promise<void> };
 
 async function newDatabase(): Promise<Database> {
-  const root = inject('adminUrl');
-  const name = `authgate_t_${randomBytes(6).toString('hex')}`;
-  const server = postgres(root, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${name}`);
-  await server.end();
-  const u = new URL(root);
-  u.pathname = `/${name}`;
-  const admin = postgres(u.toString(), { max: 1, onnotice: () => {} });
+  const database = await createTestDatabase(inject('adminUrl'));
+  const admin = postgres(database.url, { max: 1, onnotice: () => {} });
   return {
-    url: u.toString(),
+    url: database.url,
     admin,
     drop: async () => {
       await admin.end();
-      const s = postgres(root, { max: 1, onnotice: () => {} });
-      await s.unsafe(`drop database if exists ${name} with (force)`);
-      await s.end();
+      await database.drop();
     },
   };
 }

@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { loadSealingKeys, openPrivateJwk, rotateSigningKey } from '../../src/auth/signing-keys.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createGateway, type Gateway } from '../../src/server.js';
+import { createTestDatabase } from '../../src/testing/index.js';
 import { email, ME, NO_RATE_LIMITS, PASSWORD, SIGN_IN, SIGN_UP, startGateway, type TestGateway } from '../helpers.js';
 
 /**
@@ -28,21 +29,13 @@ afterEach(async () => {
 
 /** A fresh database of the run's Postgres, dropped after the test; `admin` is its superuser. */
 async function freshDatabase(): Promise<{ url: string; admin: postgres.Sql }> {
-  const root = inject('adminUrl');
-  const name = `authgate_k_${randomBytes(6).toString('hex')}`;
-  const server = postgres(root, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${name}`);
-  await server.end();
-  const u = new URL(root);
-  u.pathname = `/${name}`;
-  const admin = postgres(u.toString(), { max: 1, onnotice: () => {} });
+  const database = await createTestDatabase(inject('adminUrl'));
+  const admin = postgres(database.url, { max: 1, onnotice: () => {} });
   cleanups.push(async () => {
     await admin.end();
-    const s = postgres(root, { max: 1, onnotice: () => {} });
-    await s.unsafe(`drop database if exists ${name} with (force)`);
-    await s.end();
+    await database.drop();
   });
-  return { url: u.toString(), admin };
+  return { url: database.url, admin };
 }
 
 type Running = { close: () => Promise<void>; gql: (query: string, variables?: object, token?: string) => Promise<any> };

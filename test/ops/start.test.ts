@@ -44,6 +44,11 @@ async function start(): Promise<Started> {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watch(child, port);
+}
+
+/** A started child, cleaned up after the tests, with its output collected and its exit awaited. */
+function watch(child: ChildProcess, port: number): Started {
   children.push(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -271,16 +276,7 @@ describe('npm start, signalled or failing, leaves nothing behind', () => {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.push(child);
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+    return watch(child, port);
   }
 
   /** Whether any process of the group `pgid` (npm's, as it was spawned detached) still runs. */
