@@ -337,7 +337,7 @@ export function renderTable(r: Results): string {
 
 /** What each server of the table does per request, and what it does not. */
 export const SERVERS_TEXT = [
-  '- **gateway**: the gateway (`src/main.ts`) serving the notes app of `test/fixtures/notes` (`AUTHGATE_CONFIG`, 3 notes ' +
+  '- **gateway**: the gateway (`dist/main.js`, built by `npm run build`) serving the notes app of `test/fixtures/notes` (`AUTHGATE_CONFIG`, 3 notes ' +
     'per user, 30 % public): GraphQL parse (cached), validation, its plugins (rate limits on, CSRF, armor), the token ' +
     'checked (ES256, verified tokens cached until exp), then one transaction: BEGIN; claims, role and ' +
     '`auth.require_live_session` in one statement; the SELECT(s); COMMIT, pipelined on one connection. ' +
@@ -377,7 +377,7 @@ export function renderMarkdown(r: Results): string {
     '',
     ...(r.settings.only ? [`Partial run: only ${String(r.settings.only)}.`, ''] : []),
     `${machineLine(r)}. Postgres: ${s.database}; ${s.users} users with profiles, 30 % private. ` +
-      `One gateway process (\`node --import tsx src/main.ts\`, \`NODE_ENV=${env.NODE_ENV}\`, app pool 10, rate limits ${s.rateLimits}); ` +
+      `One gateway process (${String(s.gatewayRuns ?? '`node --import tsx src/main.ts`')}, \`NODE_ENV=${env.NODE_ENV}\`, app pool 10, rate limits ${s.rateLimits}); ` +
       'autocannon runs in a third process on the same cores. Server CPU = the process’s own utime + stime over the ' +
       'measured window ÷ requests; Postgres CPU likewise over the processes of the bench’s own cluster.',
     '',

@@ -3,8 +3,8 @@
  * with nothing else and next to PostGraphile 5, on one machine and one database.
  *
  * 1. Postgres: embedded in a temp dir (or BENCH_DATABASE_URL, a superuser) (bench/setup.ts).
- * 2. The gateway as its own process (`node --import tsx src/main.ts`) with the notes app of
- *    test/fixtures/notes loaded (AUTHGATE_CONFIG), which migrates (authgate's migrations, then
+ * 2. The gateway as its own process, as production runs it (`node dist/main.js` after `npm run
+ *    build`; bench/build.ts) with the notes app of test/fixtures/notes compiled against dist/ (AUTHGATE_CONFIG), which migrates (authgate's migrations, then
  *    the app's), and TRUSTED_DOCUMENTS naming a manifest of the bench's documents (alongside
  *    text: every other scenario sends text); then 10,000 users with profiles (30 % private)
  *    and 3 notes each (30 % public) are seeded with plain SQL, sharing one argon2id hash.
@@ -26,7 +26,8 @@
  * Output: a table on stdout, bench/results.json and bench/results.md (bench/report.ts).
  *
  * Env: BENCH_DATABASE_URL, BENCH_DURATION_S (6), BENCH_WARMUP_S (2), BENCH_USERS (10000),
- * BENCH_RATE_LIMITS (on: limits active but far above the load; off: disabled).
+ * BENCH_RATE_LIMITS (on: limits active but far above the load; off: disabled), BENCH_FROM (dist;
+ * src runs `src/main.ts` through tsx).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +37,7 @@ import os from 'node:os';
 import { join, relative } from 'node:path';
 import argon2 from 'argon2';
 import postgres from 'postgres';
+import { buildGateway } from './build.js';
 import type { LoadSpec } from './load.js';
 import { type HashLimit, machineBusy, measureHashLimit, scrapeMetrics, waitIdle } from './measure.js';
 import { CLK_TCK, freePort, machineTicks, postgresTicks, processTicks, rssBytes, sleep } from './proc.js';
@@ -81,6 +83,7 @@ const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ')
 const REFRESH_TOKENS: Record<number, number> = { 1: 6_000, 32: 20_000 };
 // The app the gateway serves: an app's own table, policies and fields (Profile.notes,
 // User.notes) on the request path, as a real deployment has them.
+// The app's sources, for the in-process gateway that counts round trips (step 5).
 const APP_CONFIG = join(ROOT, 'test/fixtures/notes/authgate.config.ts');
 const BENCH_METRICS_TOKEN = randomBytes(24).toString('base64url');
 // Scenarios that run with another's key under BENCH_ONLY (the same work, sent another way).
@@ -100,7 +103,10 @@ async function main(): Promise<number> {
   if (process.env.BENCH_DATABASE_URL) held.externalTag = tag;
   const hash = await hashP;
 
-  // 2. The gateway, as its own process (it migrates), with the bench's documents trusted.
+  // 2. The gateway, as its own process (it migrates), with the bench's documents trusted,
+  // compiled as production runs it (bench/build.ts).
+  const build = buildGateway();
+  log(`gateway: ${build.describe}`);
   const manifestFile = join(tmpDir, 'persisted-documents.json');
   await writeFile(manifestFile, JSON.stringify(trustedManifest()));
   const gwPort = await freePort();
@@ -121,10 +127,10 @@ async function main(): Promise<number> {
     RATE_LIMIT_SIGNIN_EMAIL_CEILING: limit,
     // Production serves /metrics only behind a token; the bench reads the event-loop lag there.
     METRICS_TOKEN: BENCH_METRICS_TOKEN,
-    AUTHGATE_CONFIG: APP_CONFIG,
+    AUTHGATE_CONFIG: build.appConfig,
     TRUSTED_DOCUMENTS: manifestFile,
   };
-  const gateway = startNode('gateway', 'src/main.ts', [], gatewayEnv, GATEWAY_NODE_ARGS);
+  const gateway = startNode('gateway', build.script, [], gatewayEnv, GATEWAY_NODE_ARGS, build.tsx);
   const gwBase = `http://127.0.0.1:${gwPort}`;
   const gwUrl = `${gwBase}/graphql`;
   await waitHttp(`${gwBase}/readyz`, gateway, 90_000);
@@ -136,7 +142,7 @@ async function main(): Promise<number> {
   // The app's migrations ran only if the gateway read AUTHGATE_CONFIG: say so here rather than
   // as a failed insert below.
   const [notesTable] = await admin<{ t: string | null }[]>`select to_regclass('public.notes')::text as t`;
-  if (!notesTable?.t) throw new Error(`the gateway did not load the app ${APP_CONFIG}: no public.notes`);
+  if (!notesTable?.t) throw new Error(`the gateway did not load the app ${build.appConfig}: no public.notes`);
 
   // 3. Seed with plain SQL as the admin role; a token for the viewer, through the API.
   const viewerId = await seed(admin, tag, USERS, hash);
@@ -371,10 +377,13 @@ async function main(): Promise<number> {
       gatewayEnv: {
         ...Object.fromEntries(Object.entries(gatewayEnv).filter(([k]) => k !== 'DATABASE_URL' && k !== 'SECRETS_KEY')),
         // Relative or generic: the results are committed, this checkout's paths are not of interest.
-        AUTHGATE_CONFIG: relative(ROOT, APP_CONFIG),
+        AUTHGATE_CONFIG: build.tsx
+          ? relative(ROOT, APP_CONFIG)
+          : 'bench/tmp/notes/authgate.config.js (test/fixtures/notes compiled against dist/)',
         TRUSTED_DOCUMENTS: '<tmp>/persisted-documents.json (the bench documents)',
         METRICS_TOKEN: '<random>',
       },
+      gatewayRuns: build.describe,
       rateLimits: RATE_LIMITS_ON ? 'on, limits 1e9 (never trip)' : 'off',
       argon2: { memoryKiB: 19_456, timeCost: 2, parallelism: 1 },
       uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),

@@ -36,8 +36,9 @@ export function startNode(
   args: string[],
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  tsx = true,
 ): Child {
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
+  const proc = spawn(process.execPath, [...nodeArgs, ...(tsx ? ['--import', 'tsx'] : []), script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],

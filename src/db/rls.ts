@@ -119,10 +119,28 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
         () => true,
         () => false,
       );
-      const end = (ok && healthy ? o.sql`commit` : o.sql`rollback`).execute().finally(() => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
         o.sql.release();
         hooks?.returned();
-      });
+      };
+      const end = o.sql
+        .unsafe(ok && healthy ? 'commit' : 'rollback', [], {
+          prepare: true,
+          // The connection goes back as soon as COMMIT is on it, not when its answer is back:
+          // Postgres runs what the next holder sends strictly after it, so the next request's
+          // BEGIN waits no round trip and often shares COMMIT's socket write. postgres.js
+          // calls onexecute only once the statement is handed to the connection (a query
+          // still queued behind a busy one is not, and is released when it completes).
+          onexecute: () => {
+            queueMicrotask(release);
+            return true;
+          },
+        } as postgres.UnsafeQueryOptions)
+        .execute()
+        .finally(release);
       if (wait) await end;
       else end.catch(() => {});
     },
