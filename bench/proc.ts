@@ -23,13 +23,11 @@ export function processTicks(pid: number): number | null {
   return f ? Number(f[11]) + Number(f[12]) : null;
 }
 
-/**
- * CPU of the `postgres` processes (postmaster, backends, background workers) that descend
- * from `root` (the bench process, which started the embedded cluster), in clock ticks, with
- * the ended children they reaped (cutime + cstime). Other clusters on the machine are left out.
- */
-export function postgresTicks(root: number): number {
-  const procs = new Map<number, { ppid: number; postgres: boolean; ticks: number }>();
+type Proc = { ppid: number; comm: string; ticks: number; childTicks: number };
+
+/** Every process of the machine: its parent, its name and its CPU in clock ticks. */
+function procTable(): Map<number, Proc> {
+  const procs = new Map<number, Proc>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
@@ -37,18 +35,49 @@ export function postgresTicks(root: number): number {
       const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
       procs.set(Number(name), {
         ppid: Number(f[1]),
-        postgres: text.includes('(postgres)'),
-        ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]),
+        comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+        ticks: Number(f[11]) + Number(f[12]),
+        childTicks: Number(f[13]) + Number(f[14]),
       });
     } catch {}
   }
-  const descends = (pid: number) => {
-    for (let p = procs.get(pid)?.ppid, hops = 0; p && hops < 10; p = procs.get(p)?.ppid, hops++)
-      if (p === root) return true;
-    return false;
-  };
+  return procs;
+}
+
+function descendsFrom(procs: Map<number, Proc>, pid: number, root: number): boolean {
+  for (let p = procs.get(pid)?.ppid, hops = 0; p && hops < 10; p = procs.get(p)?.ppid, hops++)
+    if (p === root) return true;
+  return false;
+}
+
+/**
+ * CPU of the `postgres` processes (postmaster, backends, background workers) that descend
+ * from `root` (the bench process, which started the embedded cluster), in clock ticks, with
+ * the ended children they reaped (cutime + cstime). Other clusters on the machine are left out.
+ */
+export function postgresTicks(root: number): number {
+  const procs = procTable();
   let total = 0;
-  for (const [pid, p] of procs) if (p.postgres && descends(pid)) total += p.ticks;
+  for (const [pid, p] of procs)
+    if (p.comm === 'postgres' && descendsFrom(procs, pid, root)) total += p.ticks + p.childTicks;
+  return total;
+}
+
+/** `root` and the processes it forked (a gateway's cluster workers): their own CPU, in clock ticks. */
+export function treeTicks(root: number): number | null {
+  const procs = procTable();
+  if (!procs.has(root)) return null;
+  let total = 0;
+  for (const [pid, p] of procs) if (pid === root || descendsFrom(procs, pid, root)) total += p.ticks;
+  return total;
+}
+
+/** RSS of `root` and the processes it forked, in bytes. */
+export function treeRss(root: number): number | null {
+  const procs = procTable();
+  if (!procs.has(root)) return null;
+  let total = 0;
+  for (const pid of procs.keys()) if (pid === root || descendsFrom(procs, pid, root)) total += rssBytes(pid) ?? 0;
   return total;
 }
 

@@ -3,7 +3,13 @@
 /** The app scenario's label, also its row in the round-trip table (bench/run.ts counts it). */
 export const PROFILES_NOTES = 'profiles(first: 20) { notes(first: 5) } + me { notes(first: 5) }';
 
-export type Server = 'gateway' | 'floor-awaited' | 'floor-pipelined' | 'postgraphile' | 'postgraphile-cached';
+export type Server =
+  | 'gateway'
+  | 'gateway-2w'
+  | 'floor-awaited'
+  | 'floor-pipelined'
+  | 'postgraphile'
+  | 'postgraphile-cached';
 
 export type RunRow = {
   key: string;
@@ -197,6 +203,7 @@ const f = (v: number | null | undefined, d = 1) =>
 const rps = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const SERVER: Record<Server, string> = {
   gateway: 'gateway',
+  'gateway-2w': 'gateway, 2 workers',
   'floor-awaited': 'floor, awaited',
   'floor-pipelined': 'floor, pipelined',
   postgraphile: 'PostGraphile',
@@ -327,12 +334,34 @@ export function renderTable(r: Results): string {
     '',
     signInLine(r),
     memoryLine(r),
+    scaleLine(r),
     noiseLine(r),
     '',
     grid(TARGET_HEAD, (r.targets ?? []).map(targetCells)),
     '',
     machineLine(r),
   ].join('\n');
+}
+
+/**
+ * What a second process buys: the two-worker gateway against the single one at c=32, and
+ * how much of the two cores Postgres took at that rate (where the limit moves).
+ */
+function scaleLine(r: Results): string {
+  const parts: string[] = [];
+  for (const key of ['me', 'profiles20']) {
+    const one = find(r, key, 'gateway', 32);
+    const two = find(r, key, 'gateway-2w', 32);
+    if (!one || !two) continue;
+    const pgShare = (x: RunRow) =>
+      x.pgCpuUsPerReq === null ? null : ((x.pgCpuUsPerReq * x.rps) / 1e6 / r.machine.cores) * 100;
+    parts.push(
+      `${two.label} ${rps(two.rps)} req/s with two workers against ${rps(one.rps)} with one (${f(div(two.rps, one.rps), 2)}×); ` +
+        `Postgres took ${f(pgShare(one), 0)} % of the machine's cores with one worker and ${f(pgShare(two), 0)} % with two, ` +
+        `the whole machine was ${f(one.machineBusyPct, 0)} % / ${f(two.machineBusyPct, 0)} % busy`,
+    );
+  }
+  return parts.length ? `\nA second process (c=32): ${parts.join('; ')}.\n` : '';
 }
 
 /** What each server of the table does per request, and what it does not. */
@@ -343,6 +372,9 @@ export const SERVERS_TEXT = [
     '`auth.require_live_session` in one statement; the SELECT(s); COMMIT, pipelined on one connection. ' +
     '*me (trusted document)* is `me` sent as a SHA-256 id of a document in the `TRUSTED_DOCUMENTS` manifest, with no text ' +
     '(the gateway runs with the manifest alongside text).',
+  '- **gateway, 2 workers**: the same gateway started with `WORKERS=2`: a primary process forks two gateways that ' +
+    'share its port (node:cluster), each with its own app pool of 10, on the same database. Its CPU and RSS are those ' +
+    'of all three processes.',
   '- **floor** (`bench/floor.ts`): the least a server must do for the same answer with the same security: node:http, ' +
     'the body parsed as JSON, the same token check and the same token cache (a Map of verified claims until exp, 5000 ' +
     'at most), the same transaction with the gateway’s identity statement byte for byte (live-session check included), ' +

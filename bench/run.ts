@@ -40,7 +40,17 @@ import postgres from 'postgres';
 import { buildGateway } from './build.js';
 import type { LoadSpec } from './load.js';
 import { type HashLimit, machineBusy, measureHashLimit, scrapeMetrics, waitIdle } from './measure.js';
-import { CLK_TCK, freePort, machineTicks, postgresTicks, processTicks, rssBytes, sleep } from './proc.js';
+import {
+  CLK_TCK,
+  freePort,
+  machineTicks,
+  postgresTicks,
+  processTicks,
+  rssBytes,
+  sleep,
+  treeRss,
+  treeTicks,
+} from './proc.js';
 import { computeRatios, computeTargets, type Results, type RunRow, renderMarkdown, renderTable } from './report.js';
 import { countRoundTrips } from './round-trips.js';
 import { buildScenarios, gql, gqlBody, PGL, Q, trustedManifest, verifyScenarios } from './scenarios.js';
@@ -170,6 +180,22 @@ async function main(): Promise<number> {
   await writeFile(signInFile, JSON.stringify(signInBodies));
   log(`made ${refresh.made()} sessions with unused refresh tokens`);
 
+  // The same gateway as two processes behind one port (WORKERS=2, node:cluster), on the same
+  // database with the same keys: what a second process buys on these two cores.
+  const gw2Port = await freePort();
+  const gateway2 = startNode(
+    'gateway-2w',
+    build.script,
+    [],
+    { ...gatewayEnv, PORT: String(gw2Port), WORKERS: '2' },
+    [],
+    build.tsx,
+  );
+  const gw2Base = `http://127.0.0.1:${gw2Port}`;
+  await waitHttp(`${gw2Base}/readyz`, gateway2, 90_000);
+  const gw2Pid = gateway2.proc.pid!;
+  log(`gateway, 2 workers: pid ${gw2Pid} ready on ${gw2Base}`);
+
   // 4. The floor and PostGraphile, each as its own process, as the gateway's login role.
   const loginUrl = await loginUrlOf(admin, adminUrl);
   const jwksUrl = `${gwBase}/.well-known/jwks.json`;
@@ -211,6 +237,7 @@ async function main(): Promise<number> {
   // 6. Scenarios, each answered once and checked before it is loaded.
   const allScenarios = buildScenarios({
     gwUrl,
+    gw2Url: `${gw2Base}/graphql`,
     floorBase: floor.base,
     pglUrl: `${pgl.base}/graphql`,
     pglCachedUrl: `http://127.0.0.1:${pglCachedPort}/graphql`,
@@ -227,9 +254,13 @@ async function main(): Promise<number> {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
   );
-  const serverPids = [gwPid, floor.pid, pgl.pid];
+  const serverPids = [gwPid, gw2Pid, floor.pid, pgl.pid];
   const pidOf = (server: RunRow['server']) =>
-    server === 'gateway' ? gwPid : server.startsWith('floor') ? floor.pid : pgl.pid;
+    server === 'gateway' ? gwPid : server === 'gateway-2w' ? gw2Pid : server.startsWith('floor') ? floor.pid : pgl.pid;
+  // The two-worker gateway is a primary and its workers: CPU and RSS of the whole tree.
+  const ticksOf = (server: RunRow['server'], pid: number) =>
+    server === 'gateway-2w' ? treeTicks(pid) : processTicks(pid);
+  const rssOf = (pid: number) => (pid === gw2Pid ? treeRss(pid) : rssBytes(pid));
   const embeddedPg = held.embedded !== undefined;
 
   // At rest: RSS, heap, and the event-loop p99 of an idle gateway (monitorEventLoopDelay
@@ -251,7 +282,7 @@ async function main(): Promise<number> {
   let sampledPid: number | null = null;
   const sampler = setInterval(() => {
     if (sampledPid === null) return;
-    const v = rssBytes(sampledPid) ?? 0;
+    const v = rssOf(sampledPid) ?? 0;
     if (sampledPid === gwPid) rssMax = Math.max(rssMax, v);
     rssRunMax = Math.max(rssRunMax, v);
   }, 200);
@@ -297,12 +328,12 @@ async function main(): Promise<number> {
           // shows load that is not ours.
           idleBusy = await waitIdle(serverPids, embeddedPg);
           if (s.server === 'gateway') await scrape(); // resets the p99 window
-          ticks0 = processTicks(pid) ?? Number.NaN;
+          ticks0 = ticksOf(s.server, pid) ?? Number.NaN;
           pg0 = embeddedPg ? postgresTicks(process.pid) : 0;
           m0 = machineTicks();
         },
         done: async () => {
-          ticks1 = processTicks(pid) ?? Number.NaN;
+          ticks1 = ticksOf(s.server, pid) ?? Number.NaN;
           pg1 = embeddedPg ? postgresTicks(process.pid) : 0;
           m1 = machineTicks();
           if (s.server === 'gateway') lag = (await scrape()).lagP99;
@@ -348,7 +379,7 @@ async function main(): Promise<number> {
           `  WARNING: other processes kept ${(idleBusy as number).toFixed(0)}% of the machine busy before this run: numbers are noisy`,
         );
       if (row.errors > 0) log(`  WARNING: ${row.errors} errors (${JSON.stringify(result).slice(0, 300)})`);
-      for (const ch of [gateway, floor.child, pgl.child])
+      for (const ch of [gateway, gateway2, floor.child, pgl.child])
         if (!alive(ch)) throw new Error(`${ch.name} exited:\n${ch.tail.join('\n')}`);
     }
   }

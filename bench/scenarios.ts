@@ -80,6 +80,8 @@ export type Scenario = {
 
 export type Endpoints = {
   gwUrl: string;
+  /** The same gateway with WORKERS=2: two processes behind one port. */
+  gw2Url: string;
   floorBase: string;
   /** PostGraphile verifying every token, and the same server caching them. */
   pglUrl: string;
@@ -113,15 +115,22 @@ export function buildScenarios(e: Endpoints): Scenario[] {
     { key, label, server: 'postgraphile', path: e.pglUrl, auth: true, body },
     { key, label, server: 'postgraphile-cached', path: e.pglCachedUrl, auth: true, body },
   ];
+  const twoWorkers = (key: string, label: string, body: string): Scenario => ({
+    ...gw(key, label, body),
+    server: 'gateway-2w',
+    path: e.gw2Url,
+  });
   const pglMe = gqlBody(PGL.me, { id: e.viewerId });
   return [
     gw('me', 'me', gqlBody(Q.me)),
     gw('meTrusted', 'me (trusted document)', trustedBody(Q.me)),
     ...floor('me', 'me', 'me', gqlBody(Q.me)),
     ...pgl('me', 'me', pglMe),
+    twoWorkers('me', 'me', gqlBody(Q.me)),
     gw('profiles20', 'profiles(first: 20)', gqlBody(Q.profiles(20))),
     ...floor('profiles20', 'profiles(first: 20)', 'profiles', gqlBody(Q.profiles(20))),
     ...pgl('profiles20', 'profiles(first: 20)', gqlBody(PGL.profiles)),
+    twoWorkers('profiles20', 'profiles(first: 20)', gqlBody(Q.profiles(20))),
     gw('profilesNotes', PROFILES_NOTES, gqlBody(Q.profilesNotes)),
     ...floor('profilesNotes', PROFILES_NOTES, 'profilesNotes', gqlBody(Q.profilesNotes)),
     gw('profiles100me', 'profiles(first: 100) + me { profile }', gqlBody(Q.profilesAndMe)),

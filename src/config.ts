@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -73,6 +74,16 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().default('.data'),
   EMBEDDED_PG_PORT: int(54329).pipe(z.number().max(65535)),
   DB_POOL_MAX: int(10, 1),
+  WORKERS: z
+    .string()
+    .default('1')
+    .transform((v, ctx) => {
+      if (v === 'auto') return availableParallelism();
+      const n = Number(v);
+      if (Number.isInteger(n) && n >= 1 && n <= 64) return n;
+      ctx.addIssue({ code: 'custom', message: 'a number of processes from 1 to 64, or auto (one per core)' });
+      return z.NEVER;
+    }),
   AUTH_DB_POOL_MAX: int(4, 1),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
   DB_CONNECT_TIMEOUT_S: int(5, 1),
@@ -158,6 +169,8 @@ export const ENV_VARS: readonly string[] = Object.keys(EnvSchema.shape);
 export type Config = {
   env: 'development' | 'production' | 'test';
   host: string;
+  /** Gateway processes behind the one port (node:cluster); 1 runs the gateway in this process. */
+  workers: number;
   port: number;
   databaseUrl: string | undefined;
   dataDir: string;
@@ -312,6 +325,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
+    workers: e.WORKERS,
     db: {
       poolMax: e.DB_POOL_MAX,
       authPoolMax: e.AUTH_DB_POOL_MAX,

@@ -1,4 +1,5 @@
 import type { LoadedApp } from './app-loader.js';
+import { isWorker, startWorkers } from './cluster.js';
 import { loadConfig } from './config.js';
 import { type EmbeddedDb, startEmbedded } from './db/embedded.js';
 import type { MailCatcher } from './mail/catcher.js';
@@ -36,9 +37,20 @@ export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process
     console.warn('authgate: no SMTP_URL: confirmation, recovery and magic-link mails will not be sent');
   }
   if (app.configFile) console.log(`authgate: app config ${app.configFile}`);
+  if (config.workers > 1 && !isWorker()) {
+    return runPrimary(
+      config.workers,
+      { DATABASE_URL: adminUrl, ...(catcher ? { SMTP_URL: catcher.url } : {}) },
+      async () => {
+        await catcher?.close();
+        await embedded?.stop();
+      },
+    );
+  }
   const gateway = await createGateway(config, adminUrl, { app });
   const port = await gateway.listen(config.port, config.host);
-  console.log(`authgate: listening on http://localhost:${port}/graphql`);
+  if (isWorker()) console.log(`authgate: worker ${process.pid} listening`);
+  else console.log(`authgate: listening on http://localhost:${port}/graphql`);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -58,4 +70,33 @@ export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGHUP', () => void stop('SIGHUP'));
+  // A worker whose primary is gone (killed outright) has no one to take its place when it fails.
+  if (isWorker()) process.on('disconnect', () => void stop('primary gone'));
+}
+
+/**
+ * WORKERS > 1: this process forks the gateways (src/cluster.ts) and keeps what it started
+ * once; a signal drains the workers first, then stops those (`release`).
+ */
+async function runPrimary(count: number, env: Record<string, string>, release: () => Promise<void>): Promise<void> {
+  const primary = startWorkers(count, env, { info: console.log, error: console.error });
+  let stopping = false;
+  const stop = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`authgate: ${signal}, draining ${count} workers`);
+    await primary.stop();
+    await release().catch(() => {});
+    process.exit(code);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void stop(signal));
+  let port: number;
+  try {
+    port = await primary.ready;
+  } catch (err) {
+    // The worker printed its cause; the others would fail alike.
+    await primary.stop();
+    throw err;
+  }
+  console.log(`authgate: ${count} workers listening on http://localhost:${port}/graphql`);
 }

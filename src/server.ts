@@ -16,6 +16,7 @@ import type { BrowserAnswer } from './auth/flows/oidc/index.js';
 import { createAuth } from './auth/index.js';
 import type { Maintenance } from './auth/maintenance.js';
 import { loadSealingKeys, provisionSigningKeys } from './auth/signing-keys.js';
+import { isWorker, workerMetrics } from './cluster.js';
 import { type Config, ConfigError } from './config.js';
 import { type Context, type ContextDeps, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
@@ -175,6 +176,8 @@ export async function createGateway(
 
   const baseHeaders = securityHeaders(config.hstsMaxAgeS);
   const metricsDigest = config.metricsToken === undefined ? undefined : sha256(config.metricsToken);
+  // A worker of WORKERS > 1 answers for all of them (src/cluster.ts).
+  const metricsText = isWorker() ? workerMetrics(metrics.registry) : () => metrics.registry.metrics();
 
   const graphqlRequest = (req: IncomingMessage, res: ServerResponse) => {
     // OPTIONS: CORS preflights, answered by yoga's CORS handling.
@@ -243,10 +246,13 @@ export async function createGateway(
         res.setHeader('www-authenticate', 'Bearer realm="metrics"');
         return json(res, 401, graphqlError('Send Authorization: Bearer <METRICS_TOKEN>.', 'UNAUTHENTICATED'));
       }
-      void metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-        res.end(text);
-      });
+      metricsText().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+          res.end(text);
+        },
+        () => json(res, 503, { status: 'unavailable' }),
+      );
       return;
     }
     if (path === '/.well-known/jwks.json') {
