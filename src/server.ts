@@ -27,6 +27,7 @@ import { buildSchema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
 import { loadTrustedDocuments, useTrustedDocuments } from './graphql/trusted-documents.js';
 import { bundledGraphiQL } from './http/graphiql.js';
+import { mailLinkPage } from './http/mail-link-page.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -175,6 +176,8 @@ export async function createGateway(
   };
 
   const baseHeaders = securityHeaders(config.hstsMaxAgeS);
+  // Mailed links that point at the gateway itself (the default) open a page that completes them.
+  const linkPage = mailLinkPage(config);
   const metricsDigest = config.metricsToken === undefined ? undefined : sha256(config.metricsToken);
 
   const graphqlRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -218,7 +221,7 @@ export async function createGateway(
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/graphql' || path === '/graphql/') return graphqlRequest(req, res);
     const provider = /^\/auth\/([a-z0-9][a-z0-9_-]{0,31})\/(start|callback)$/.exec(path);
-    if (!provider && !OWN_ROUTES.has(path)) {
+    if (!provider && !OWN_ROUTES.has(path) && path !== linkPage?.path) {
       return json(res, 404, graphqlError('Not found. The API is at /graphql.', 'BAD_USER_INPUT'));
     }
     // HEAD for probes of the fixed routes; a provider route starts a flow, so GET alone.
@@ -228,6 +231,16 @@ export async function createGateway(
       return json(res, 405, graphqlError(`${path} answers ${allow} only.`, 'BAD_USER_INPUT'));
     }
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (linkPage && path === linkPage.path) {
+      // The URL carries the link's token: never cached, never sent on as a referrer (no-referrer is on every answer).
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': linkPage.csp,
+        'cache-control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : linkPage.html);
+      return;
+    }
     if (path === '/metrics') {
       if (!metricsDigest && config.env === 'production') {
         // Metrics name operations and show load and error rates: not for strangers.
