@@ -171,6 +171,32 @@ describe.skipIf(!CHROMIUM)('the mail-link page in headless Chromium', () => {
     expect(user?.email_confirmed_at).toBeNull();
   }, 60_000);
 
+  it('confirms an email change from both mails: the first says whose link is awaited, the second completes it', async () => {
+    const address = email('linkchange');
+    const confirm = new URL(await register(address)).searchParams.get('token');
+    const session = await t.gql(VERIFY_EMAIL, { token: confirm });
+    const accessToken = session.data?.verifyEmail.accessToken as string;
+    const next = email('linkchanged');
+    const change = await t.gql(
+      'mutation Change($input: UpdateUserInput!) { updateUser(input: $input) { pendingEmail } }',
+      { input: { email: next, currentPassword: PASSWORD } },
+      accessToken,
+    );
+    expect(change.data?.updateUser.pendingEmail).toBe(next);
+    const toNew = await nextLink(next, 'email_change');
+    const toCurrent = await nextLink(address, 'email_change_current');
+
+    const first = await open(b.page, toNew, /Link confirmed/);
+    expect(first.status).toBe(
+      `Confirmed. The change to ${next} completes once the current address approves it with the link mailed to it.`,
+    );
+    const second = await open(b.page, toCurrent, /Email changed/);
+    expect(second.status).toBe(`The address of the account is now ${next}.`);
+    const [user] = await t.admin`select email, pending_email from auth.users where email = ${next}`;
+    expect(user?.pending_email).toBeNull();
+    expect(b.pageErrors).toEqual([]);
+  }, 60_000);
+
   it('sets a new password from a recovery link only through its form; signIn then takes it', async () => {
     const address = email('linkrecovery');
     const confirm = new URL(await register(address)).searchParams.get('token');
