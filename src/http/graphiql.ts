@@ -19,12 +19,12 @@ const SESSION_JS = `
   line.setAttribute('role', 'status');
   line.setAttribute('aria-label', 'authgate session');
   line.style.cssText =
-    'position:fixed;right:12px;bottom:8px;z-index:10;padding:4px 10px;border-radius:6px;font:12px system-ui,sans-serif;background:rgba(0,0,0,.75);color:#fff;max-width:60vw';
+    'position:fixed;right:24px;bottom:24px;z-index:10;padding:3px 8px;border-radius:6px;font:12px system-ui,sans-serif;background:rgba(0,0,0,.7);color:#fff;white-space:nowrap';
   const text = document.createElement('span');
   const forget = document.createElement('button');
   forget.type = 'button';
   forget.textContent = 'Forget';
-  forget.style.cssText = 'margin-left:8px;font:inherit;cursor:pointer';
+  forget.style.cssText = 'margin-left:8px;font:inherit;padding:0 6px;cursor:pointer';
   forget.addEventListener('click', () => {
     authgateSession.forget();
     show();
@@ -34,8 +34,8 @@ const SESSION_JS = `
   function show(note) {
     const s = authgateSession.read();
     text.textContent = s
-      ? 'Signed in as ' + s.who + ': each request carries its access token (unless the Headers pane sets Authorization).'
-      : 'Not signed in' + (note ? ' (' + note + ')' : '') + ': run SignUp or SignIn and the access token is sent for you.';
+      ? 'Signed in as ' + s.who + ' (sent as Authorization: Bearer unless the Headers pane sets one)'
+      : 'Not signed in' + (note ? ' (' + note + ')' : '') + ': run SignUp or SignIn and its access token is sent for you';
     forget.hidden = !s;
   }
   show();
