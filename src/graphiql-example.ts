@@ -1,6 +1,7 @@
 /** The document GraphiQL opens with, so a newcomer has something to run. */
-export const EXAMPLE_DOCUMENT = `# Welcome to authgate. Run SignUp (or SignIn), copy accessToken into the
-# Headers pane as {"Authorization": "Bearer <accessToken>"}, then run Me.
+export const EXAMPLE_DOCUMENT = `# Welcome to authgate. Run SignUp (or SignIn), then Me: this page sends the
+# access token it got as Authorization: Bearer (the line at the bottom right
+# says who is signed in; an Authorization in the Headers pane takes precedence).
 
 mutation SignUp {
   signUp(input: { email: "ada@example.com", password: "correct horse battery", data: { username: "ada", full_name: "Ada Lovelace" } }) {

@@ -27,6 +27,8 @@ import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { buildSchema } from './graphql/index.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
 import { loadTrustedDocuments, useTrustedDocuments } from './graphql/trusted-documents.js';
+import { bundledGraphiQL } from './http/graphiql.js';
+import { mailLinkPage } from './http/mail-link-page.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -108,7 +110,7 @@ export async function createGateway(
     prepare: config.db.prepare,
   };
 
-  const graphiql = config.graphiql ? bundledGraphiQL() : undefined;
+  const graphiql = config.graphiql ? bundledGraphiQL(GRAPHIQL_OPTIONS) : undefined;
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -175,6 +177,8 @@ export async function createGateway(
   };
 
   const baseHeaders = securityHeaders(config.hstsMaxAgeS);
+  // Mailed links that point at the gateway itself (the default) open a page that completes them.
+  const linkPage = mailLinkPage(config);
   const metricsDigest = config.metricsToken === undefined ? undefined : sha256(config.metricsToken);
   // A worker of WORKERS > 1 answers for all of them (src/cluster.ts).
   const metricsText = isWorker() ? workerMetrics(metrics.registry) : () => metrics.registry.metrics();
@@ -220,7 +224,7 @@ export async function createGateway(
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === '/graphql' || path === '/graphql/') return graphqlRequest(req, res);
     const provider = /^\/auth\/([a-z0-9][a-z0-9_-]{0,31})\/(start|callback)$/.exec(path);
-    if (!provider && !OWN_ROUTES.has(path)) {
+    if (!provider && !OWN_ROUTES.has(path) && path !== linkPage?.path) {
       return json(res, 404, graphqlError('Not found. The API is at /graphql.', 'BAD_USER_INPUT'));
     }
     // HEAD for probes of the fixed routes; a provider route starts a flow, so GET alone.
@@ -230,6 +234,16 @@ export async function createGateway(
       return json(res, 405, graphqlError(`${path} answers ${allow} only.`, 'BAD_USER_INPUT'));
     }
     if (path === '/healthz') return json(res, 200, { status: 'ok' });
+    if (linkPage && path === linkPage.path) {
+      // The URL carries the link's token: never cached, never sent on as a referrer (no-referrer is on every answer).
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': linkPage.csp,
+        'cache-control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : linkPage.html);
+      return;
+    }
     if (path === '/metrics') {
       if (!metricsDigest && config.env === 'production') {
         // Metrics name operations and show load and error rates: not for strangers.
@@ -412,49 +426,6 @@ function useHttpContract(graphiqlCsp: (() => string) | undefined): Plugin {
         new fetchAPI.Response(JSON.stringify(graphqlError(message, code)), { status: response.status, headers }),
       );
     },
-  };
-}
-
-/**
- * The bundled GraphiQL page, rendered on first use, and the CSP it runs under: its inline
- * script by hash (no other script, no eval), Monaco's workers from the blob: URLs that script
- * makes, requests to this origin only, never framed. Styles need 'unsafe-inline': Monaco and
- * GraphiQL insert <style> elements and style attributes at run time, which no hash can name.
- * The page is a 9 MB module, so it is imported on the first request for it, not at start:
- * a production gateway, where GraphiQL is off, never holds it.
- */
-function bundledGraphiQL(): { html: () => Promise<string>; csp: () => string } {
-  let page: Promise<{ html: string; csp: string }> | undefined;
-  let built: { html: string; csp: string } | undefined;
-  const build = async (): Promise<{ html: string; csp: string }> => {
-    const { renderGraphiQL } = await import('@graphql-yoga/render-graphiql');
-    const html = renderGraphiQL(GRAPHIQL_OPTIONS);
-    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(
-      (m) => `'sha256-${sha256(m[1] ?? '').toString('base64')}'`,
-    );
-    const csp = [
-      "default-src 'none'",
-      `script-src ${scripts.join(' ')}`,
-      "style-src 'unsafe-inline'",
-      'img-src data:',
-      'font-src data:',
-      'worker-src blob:',
-      "connect-src 'self'",
-      "base-uri 'none'",
-      "form-action 'none'",
-      "frame-ancestors 'none'",
-    ].join('; ');
-    built = { html, csp };
-    return built;
-  };
-  return {
-    html: async () => {
-      page ??= build();
-      return (await page).html;
-    },
-    // The page is rendered before its response exists, so `built` is set whenever a page is
-    // answered; anything else in HTML gets a CSP that lets nothing run.
-    csp: () => built?.csp ?? "default-src 'none'; frame-ancestors 'none'",
   };
 }
 

@@ -384,7 +384,7 @@ describe('the development defaults, with TRUST_PROXY=true', () => {
     it.each([
       ['an unknown path', 404, () => send(`${base(t)}/nope`, 'GET', {})],
       ['a POST to an unknown path', 404, () => send(`${base(t)}/wp-login.php`, 'POST', json, query)],
-      ['the root', 404, () => send(`${base(t)}/`, 'GET', { accept: 'text/html' })],
+      ['a page nobody serves', 404, () => send(`${base(t)}/index.html`, 'GET', { accept: 'text/html' })],
       ['PUT /graphql', 405, () => send(t.url, 'PUT', json, query)],
       ['DELETE /graphql', 405, () => send(t.url, 'DELETE', {})],
       ['POST /healthz', 405, () => send(`${base(t)}/healthz`, 'POST', json, query)],

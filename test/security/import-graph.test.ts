@@ -22,6 +22,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   shared: [],
   db: [],
   mail: ['db'],
+  http: [],
   auth: ['db', 'mail'],
   context: ['auth', 'db', 'mail'],
   graphql: ['auth', 'db', 'context'],

@@ -1,0 +1,225 @@
+import type { Config } from '../config.js';
+import { BROWSER_SESSION_JS } from './browser-session.js';
+import { cspHash, pageCsp } from './csp.js';
+
+export type MailLinkPage = {
+  /** The path the gateway answers with the page, e.g. `/`. */
+  path: string;
+  html: string;
+  csp: string;
+};
+
+/** Gateway paths of its own: a MAIL_LINK_URL on one of them gets no page. */
+const TAKEN = /^\/(graphql\/?|healthz|readyz|metrics|\.well-known\/.*|auth\/.*)$/;
+
+/**
+ * The page mailed links open when MAIL_LINK_URL points at the gateway itself (the default,
+ * `PUBLIC_URL/`), so every mailed flow completes on a fresh set-up; null when the links point
+ * at an app, which handles them. The page is static (the same bytes for every link) and only
+ * its script, run in the browser, reads the token: a GET spends nothing, so a mail scanner
+ * that fetches links consumes none.
+ */
+export function mailLinkPage(
+  config: Pick<Config, 'publicUrl' | 'graphiql' | 'trustedDocuments'> & { mail: Pick<Config['mail'], 'linkUrl'> },
+): MailLinkPage | null {
+  // Its mutations are text of its own, which TRUSTED_DOCUMENTS_ONLY refuses: the app's client has the links.
+  if (config.trustedDocuments.only) return null;
+  const gateway = new URL(`${config.publicUrl}/`);
+  const link = new URL(config.mail.linkUrl);
+  // PUBLIC_URL may carry a path a proxy strips: the gateway sees the link's path without it.
+  if (link.origin !== gateway.origin || !link.pathname.startsWith(gateway.pathname)) return null;
+  const path = `/${link.pathname.slice(gateway.pathname.length)}`;
+  if (TAKEN.test(path)) return null;
+  const endpoint = `${gateway.pathname}graphql`;
+  const settings = JSON.stringify({ endpoint, graphiql: config.graphiql });
+  const script = `${BROWSER_SESSION_JS}\nconst config = ${settings};\n${PAGE_JS}`;
+  const html = PAGE_HTML.replace('/*style*/', () => STYLE).replace('/*script*/', () => script);
+  return {
+    path,
+    html,
+    csp: pageCsp({ 'script-src': cspHash(script), 'style-src': cspHash(STYLE), 'connect-src': "'self'" }),
+  };
+}
+
+const STYLE = `
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0; color: #111; background: #f6f6f6; }
+main { max-width: 32rem; margin: 4rem auto; padding: 1.5rem 2rem; background: #fff; border-radius: 8px; }
+h1 { font-size: 1.4rem; margin-top: 0; }
+label { display: block; margin: 1rem 0 0.25rem; }
+input { font: inherit; width: 100%; box-sizing: border-box; padding: 0.4rem; }
+button { font: inherit; margin-top: 1rem; padding: 0.4rem 1rem; cursor: pointer; }
+#error { color: #a00; }
+code { background: #eee; padding: 0 0.2em; }
+`;
+
+const PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>authgate</title>
+<style>/*style*/</style>
+</head>
+<body>
+<main>
+<h1 id="title">authgate</h1>
+<p id="status" role="status">Completing the link…</p>
+<form id="recovery" hidden>
+<label for="password">New password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required>
+<button type="submit">Set the new password</button>
+</form>
+<p id="error" role="alert" hidden></p>
+<p id="next" hidden></p>
+<noscript>This page needs JavaScript to complete the link.</noscript>
+</main>
+<script>/*script*/</script>
+</body>
+</html>
+`;
+
+/**
+ * Browser code, after `config` (the GraphQL endpoint's path; whether GraphiQL is served): reads
+ * `?token=…&type=…`, runs the mutation that type's link is for and shows the outcome. A session
+ * it makes is handed to GraphiQL (see browser-session.ts) when GraphiQL is on; the refresh
+ * token is never even asked for.
+ */
+const PAGE_JS = `
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token');
+  const type = params.get('type');
+  // The token leaves the address bar and the history at once: it is a credential.
+  if (location.search) history.replaceState(null, '', location.pathname);
+
+  const PAYLOAD = 'accessToken user { email }';
+  const FLOWS = {
+    confirmation: {
+      title: 'Confirming your email',
+      query: 'mutation VerifyEmail($token: String!) { verifyEmail(token: $token) { ' + PAYLOAD + ' } }',
+      done: (data) => signedIn('Email confirmed', data.verifyEmail, 'The address is confirmed.'),
+      again: 'resendConfirmation(email)',
+    },
+    magiclink: {
+      title: 'Signing in',
+      query: 'mutation VerifyMagicLink($token: String!) { verifyMagicLink(token: $token) { ' + PAYLOAD + ' } }',
+      done: (data) => signedIn('Signed in', data.verifyMagicLink, ''),
+      again: 'signInWithOtp(email)',
+    },
+    recovery: {
+      title: 'Choose a new password',
+      query:
+        'mutation ResetPassword($token: String!, $password: String!) { resetPassword(token: $token, newPassword: $password) { ' +
+        PAYLOAD +
+        ' } }',
+      done: (data) => signedIn('Password changed', data.resetPassword, 'Every other session was signed out.'),
+      again: 'requestPasswordReset(email)',
+    },
+    email_change: {
+      title: 'Confirming your new email',
+      query: 'mutation ConfirmEmailChange($token: String!) { confirmEmailChange(token: $token) { complete email awaiting } }',
+      done: (data) => emailChange(data.confirmEmailChange),
+      again: 'updateUser(input: { email })',
+    },
+  };
+  FLOWS.email_change_current = { ...FLOWS.email_change, title: 'Approving the change of your email' };
+
+  const HINTS = {
+    INVALID_TOKEN: 'The link was used already, has expired, or a newer mail replaced it. Ask for a new mail with ',
+    WEAK_PASSWORD: 'Choose a longer or less common password and submit again.',
+    RATE_LIMITED: 'Too many attempts from here: wait a few minutes, then open the link again.',
+    EMAIL_TAKEN: 'Another account uses this address now; the change cannot complete.',
+  };
+
+  function show(id, text) {
+    $(id).textContent = text;
+    $(id).hidden = !text;
+  }
+  function signedIn(title, payload, note) {
+    const session = config.graphiql ? authgateSession.keep(payload.accessToken, payload.user.email) : null;
+    $('title').textContent = title;
+    show('status', ('Signed in as ' + (payload.user.email || 'your account') + '. ' + note).trim());
+    if (session) offerGraphiQL('Open GraphiQL, signed in as ' + session.who);
+  }
+  function emailChange(status) {
+    $('title').textContent = status.complete ? 'Email changed' : 'Link confirmed';
+    show(
+      'status',
+      status.complete
+        ? 'The address of the account is now ' + status.email + '.'
+        : status.awaiting === 'NEW'
+          ? 'Confirmed. The change to ' + status.email + ' completes once the new address uses the link mailed to it.'
+          : 'Confirmed. The change to ' + status.email + ' completes once the current address approves it with the link mailed to it.',
+    );
+  }
+  function offerGraphiQL(text) {
+    const a = document.createElement('a');
+    a.href = config.endpoint;
+    a.textContent = text;
+    $('next').replaceChildren(a);
+    $('next').hidden = false;
+  }
+  function failed(error, flow) {
+    const ext = (error && error.extensions) || {};
+    const code = ext.reason || ext.code || 'NETWORK';
+    const hint =
+      code === 'NETWORK'
+        ? 'The gateway did not answer. Is it running? Then reload the mail link.'
+        : code === 'INVALID_TOKEN'
+          ? HINTS.INVALID_TOKEN + (flow ? flow.again : 'the mutation that sent it') + '.'
+          : HINTS[code] || (error && error.message) || 'Unexpected error.';
+    $('error').dataset.code = code;
+    show('error', code + (ext.reason && ext.code ? ' (' + ext.code + ')' : '') + ': ' + hint);
+  }
+
+  async function run(flow, variables) {
+    show('error', '');
+    let body = null;
+    try {
+      const response = await fetch(config.endpoint, {
+        method: 'POST',
+        // JSON is not a "simple" content type: the gateway's CSRF rule admits it (a browser preflights it cross-site).
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
+        body: JSON.stringify({ query: flow.query, variables }),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+      body = await response.json();
+    } catch {}
+    if (body && body.data && !body.errors) {
+      flow.done(body.data);
+      return true;
+    }
+    failed(body && body.errors ? body.errors[0] : null, flow);
+    return false;
+  }
+
+  const flow = FLOWS[type];
+  if (!token || !flow) {
+    $('title').textContent = 'Nothing to complete';
+    show('status', 'This page completes the links authgate mails (confirmation, sign-in, password recovery, email change). This address has no such link in it: open the link from the mail again.');
+    if (config.graphiql) offerGraphiQL('Open GraphiQL');
+    return;
+  }
+  $('title').textContent = flow.title;
+  if (type !== 'recovery') {
+    // The user opened this link from the mail: completing it on load is what they asked for.
+    void run(flow, { token });
+    return;
+  }
+  // A new password is the user's to choose: nothing happens until the form is submitted.
+  show('status', 'Enter the new password for your account.');
+  const form = $('recovery');
+  form.hidden = false;
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('button');
+    button.disabled = true;
+    const ok = await run(flow, { token, password: $('password').value });
+    button.disabled = false;
+    if (ok) form.hidden = true;
+  });
+})();
+`;
