@@ -6,6 +6,7 @@ export const PROFILES_NOTES = 'profiles(first: 20) { notes(first: 5) } + me { no
 export type Server =
   | 'gateway'
   | 'gateway-2w'
+  | 'yoga-alone'
   | 'floor-awaited'
   | 'floor-pipelined'
   | 'postgraphile'
@@ -204,6 +205,7 @@ const rps = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const SERVER: Record<Server, string> = {
   gateway: 'gateway',
   'gateway-2w': 'gateway, 2 workers',
+  'yoga-alone': 'graphql-yoga alone (no database)',
   'floor-awaited': 'floor, awaited',
   'floor-pipelined': 'floor, pipelined',
   postgraphile: 'PostGraphile',
@@ -375,6 +377,9 @@ export const SERVERS_TEXT = [
   '- **gateway, 2 workers**: the same gateway started with `WORKERS=2`: a primary process forks two gateways that ' +
     'share its port (node:cluster), each with its own app pool of 10, on the same database. Its CPU and RSS are those ' +
     'of all three processes.',
+  '- **graphql-yoga alone** (`bench/yoga-alone.ts`): not a peer, a measure of the framework: graphql-yoga on ' +
+    'node:http answering `me { id email }` from a constant, with no token, no database, no plugins and no logging. ' +
+    'Its CPU per request is what the framework costs before any of the gateway’s work.',
   '- **floor** (`bench/floor.ts`): the least a server must do for the same answer with the same security: node:http, ' +
     'the body parsed as JSON, the same token check and the same token cache (a Map of verified claims until exp, 5000 ' +
     'at most), the same transaction with the gateway’s identity statement byte for byte (live-session check included), ' +

@@ -206,6 +206,7 @@ async function main(): Promise<number> {
     { FLOOR_DATABASE_URL: loginUrl, JWKS_URL: jwksUrl },
     30_000,
   );
+  const yoga = await startHelper('yoga-alone', 'bench/yoga-alone.ts', await freePort(), {}, 30_000);
   const pglCachedPort = await freePort();
   const pglSchemaFile = join(tmpDir, 'postgraphile.graphql');
   const pgl = await startHelper(
@@ -238,6 +239,7 @@ async function main(): Promise<number> {
   const allScenarios = buildScenarios({
     gwUrl,
     gw2Url: `${gw2Base}/graphql`,
+    yogaUrl: `${yoga.base}/graphql`,
     floorBase: floor.base,
     pglUrl: `${pgl.base}/graphql`,
     pglCachedUrl: `http://127.0.0.1:${pglCachedPort}/graphql`,
@@ -254,9 +256,10 @@ async function main(): Promise<number> {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
   );
-  const serverPids = [gwPid, gw2Pid, floor.pid, pgl.pid];
+  const serverPids = [gwPid, gw2Pid, floor.pid, pgl.pid, yoga.pid];
   const pidOf = (server: RunRow['server']) =>
-    server === 'gateway' ? gwPid : server === 'gateway-2w' ? gw2Pid : server.startsWith('floor') ? floor.pid : pgl.pid;
+    ({ gateway: gwPid, 'gateway-2w': gw2Pid, 'yoga-alone': yoga.pid })[server as string] ??
+    (server.startsWith('floor') ? floor.pid : pgl.pid);
   // The two-worker gateway is a primary and its workers: CPU and RSS of the whole tree.
   const ticksOf = (server: RunRow['server'], pid: number) =>
     server === 'gateway-2w' ? treeTicks(pid) : processTicks(pid);
@@ -362,7 +365,7 @@ async function main(): Promise<number> {
         loadGenCpuPct: result.loadCpuPct,
         machineBusyPct: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : null,
         // The gateway's and PostGraphile's; the floor's is of no interest.
-        rssMaxMB: s.server.startsWith('floor') ? null : rssRunMax / 2 ** 20,
+        rssMaxMB: s.server.startsWith('floor') || s.server === 'yoga-alone' ? null : rssRunMax / 2 ** 20,
         eventLoopP99Ms: lag === null ? null : (lag as number) * 1000,
         idleMachineBusyPct: idleBusy,
         bodiesExhausted: result.bodiesExhausted ?? false,
@@ -379,7 +382,7 @@ async function main(): Promise<number> {
           `  WARNING: other processes kept ${(idleBusy as number).toFixed(0)}% of the machine busy before this run: numbers are noisy`,
         );
       if (row.errors > 0) log(`  WARNING: ${row.errors} errors (${JSON.stringify(result).slice(0, 300)})`);
-      for (const ch of [gateway, gateway2, floor.child, pgl.child])
+      for (const ch of [gateway, gateway2, floor.child, pgl.child, yoga.child])
         if (!alive(ch)) throw new Error(`${ch.name} exited:\n${ch.tail.join('\n')}`);
     }
   }

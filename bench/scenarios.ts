@@ -82,6 +82,8 @@ export type Endpoints = {
   gwUrl: string;
   /** The same gateway with WORKERS=2: two processes behind one port. */
   gw2Url: string;
+  /** graphql-yoga alone, answering from a constant (bench/yoga-alone.ts). */
+  yogaUrl: string;
   floorBase: string;
   /** PostGraphile verifying every token, and the same server caching them. */
   pglUrl: string;
@@ -127,6 +129,7 @@ export function buildScenarios(e: Endpoints): Scenario[] {
     ...floor('me', 'me', 'me', gqlBody(Q.me)),
     ...pgl('me', 'me', pglMe),
     twoWorkers('me', 'me', gqlBody(Q.me)),
+    { key: 'me', label: 'me', server: 'yoga-alone', path: e.yogaUrl, auth: false, body: gqlBody(Q.me) },
     gw('profiles20', 'profiles(first: 20)', gqlBody(Q.profiles(20))),
     ...floor('profiles20', 'profiles(first: 20)', 'profiles', gqlBody(Q.profiles(20))),
     ...pgl('profiles20', 'profiles(first: 20)', gqlBody(PGL.profiles)),
@@ -190,6 +193,10 @@ export async function verifyScenarios(
         const gwPage = answers.profiles20?.data?.profiles;
         if (gwPage) checks[`${s.server} ${s.key}`] = ids(d.allProfiles) === ids(gwPage) ? 'same rows' : 'other rows';
       }
+      continue;
+    }
+    if (s.server === 'yoga-alone') {
+      expect(typeof d?.me?.id === 'string', `${name}: an answer shaped like the gateway's`);
       continue;
     }
     if (s.key === 'me' || s.key === 'meTrusted') expect(d?.me?.id === viewerId, `${name}: me is the viewer`);

@@ -161,8 +161,16 @@ function identityStatement(claims: Claims, postgraphile: boolean): string {
   return `select ${parts.join(', ')}`;
 }
 
+// The claims of a cached access token are one object for every request that sends it.
+const claimsJson = new WeakMap<Claims, string>();
+
 function identityParams(claims: Claims, postgraphile: boolean): string[] {
-  const params = [JSON.stringify(claims), claims.role];
+  let json = claimsJson.get(claims);
+  if (json === undefined) {
+    json = JSON.stringify(claims);
+    claimsJson.set(claims, json);
+  }
+  const params = [json, claims.role];
   if (postgraphile) {
     for (const key of postgraphileKeys(claims)) {
       const v = claims[key];
