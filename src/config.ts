@@ -71,7 +71,7 @@ const EnvSchema = z.object({
   PORT: int(4000).pipe(z.number().max(65535)),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATA_DIR: z.string().default('.data'),
-  EMBEDDED_PG_PORT: int(54329).pipe(z.number().max(65535)),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   DB_POOL_MAX: int(10, 1),
   AUTH_DB_POOL_MAX: int(4, 1),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
@@ -161,7 +161,8 @@ export type Config = {
   port: number;
   databaseUrl: string | undefined;
   dataDir: string;
-  embeddedPgPort: number;
+  /** Unset: the embedded Postgres listens on a Unix socket only (db/embedded.ts). */
+  embeddedPgPort: number | undefined;
   db: {
     poolMax: number;
     authPoolMax: number;
