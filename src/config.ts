@@ -72,7 +72,7 @@ const EnvSchema = z.object({
   PORT: int(4000).pipe(z.number().max(65535)),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATA_DIR: z.string().default('.data'),
-  EMBEDDED_PG_PORT: int(54329).pipe(z.number().max(65535)),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   DB_POOL_MAX: int(10, 1),
   WORKERS: z
     .string()
@@ -174,7 +174,8 @@ export type Config = {
   port: number;
   databaseUrl: string | undefined;
   dataDir: string;
-  embeddedPgPort: number;
+  /** Unset: the embedded Postgres listens on a Unix socket only (db/embedded.ts). */
+  embeddedPgPort: number | undefined;
   db: {
     poolMax: number;
     authPoolMax: number;

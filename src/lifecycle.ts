@@ -1,4 +1,5 @@
 import { ConfigError } from './config.js';
+import { whereOf } from './db/connect.js';
 import { EmbeddedStartError, stopAllEmbedded } from './db/embedded.js';
 import { isDatabaseUnavailable } from './db/errors.js';
 
@@ -105,7 +106,7 @@ export function describeUnreachable(err: unknown, env: NodeJS.ProcessEnv = proce
   }
   let where = 'the database';
   try {
-    if (env.DATABASE_URL) where = `the database at ${new URL(env.DATABASE_URL).host}`;
+    if (env.DATABASE_URL) where = `the database at ${whereOf(env.DATABASE_URL)}`;
   } catch {}
   return `cannot reach ${where} (${errorLine(err)}); check DATABASE_URL and that Postgres runs`;
 }

@@ -1,7 +1,7 @@
 import type { LoadedApp } from './app-loader.js';
 import { isWorker, startWorkers } from './cluster.js';
 import { loadConfig } from './config.js';
-import { type EmbeddedDb, startEmbedded } from './db/embedded.js';
+import { type EmbeddedDb, embeddedSocketDir, startEmbedded } from './db/embedded.js';
 import type { MailCatcher } from './mail/catcher.js';
 import { createGateway } from './server.js';
 
@@ -15,7 +15,11 @@ export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process
   let embedded: EmbeddedDb | undefined;
   let adminUrl = config.databaseUrl;
   if (!adminUrl) {
-    console.log(`authgate: no DATABASE_URL, starting embedded Postgres (data in ${config.dataDir}/pg)`);
+    const where =
+      config.embeddedPgPort === undefined
+        ? `Unix socket in ${embeddedSocketDir(config.dataDir)}`
+        : `on 127.0.0.1:${config.embeddedPgPort}`;
+    console.log(`authgate: no DATABASE_URL, starting embedded Postgres (data in ${config.dataDir}/pg, ${where})`);
     embedded = await startEmbedded({ dataDir: config.dataDir, port: config.embeddedPgPort });
     adminUrl = embedded.url;
   }

@@ -6,7 +6,6 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
-import postgres from 'postgres';
 import { type LoadedApp, NO_APP } from './app-loader.js';
 import type { AccessTokens } from './auth/access-token.js';
 import { AuthError } from './auth/errors.js';
@@ -20,6 +19,7 @@ import { isWorker, workerMetrics } from './cluster.js';
 import { type Config, ConfigError } from './config.js';
 import { type Context, type ContextDeps, clientIp, createContext } from './context.js';
 import { createPools, loginUrl, type Pools } from './db/client.js';
+import { connectPostgres } from './db/connect.js';
 import { databaseUnavailableError, isDatabaseUnavailable, SessionEndedError } from './db/errors.js';
 import { migrateAndProvision, migrateApp, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { warnIfPostgresUnpatched } from './db/postgres-fix.js';
@@ -481,7 +481,7 @@ function sessionEnded(error: unknown): boolean {
 async function checkAppRls(adminUrl: string, app: LoadedApp, log: Logger): Promise<void> {
   // The doctor's catalogue queries matter only to an app's start: loaded then, not for authgate alone.
   const { runDoctor } = await import('./ops/rls-doctor.js');
-  const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  const sql = connectPostgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     const errors = (await runDoctor(sql)).filter((f) => f.level === 'error');
     for (const f of errors) log.warn({ check: f.check, object: f.object }, `RLS: ${f.why} Fix: ${f.fix}`);

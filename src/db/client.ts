@@ -1,7 +1,8 @@
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import type { Config } from '../config.js';
+import { connectPostgres } from './connect.js';
 import * as schema from './schema.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -41,7 +42,7 @@ export function createPools(
     backoff: (attempts: number) => Math.min(0.05 * 2 ** attempts, 1),
     onnotice: () => {},
   } as const;
-  const app = postgres(urls.app, {
+  const app = connectPostgres(urls.app, {
     ...base,
     max: config.db.poolMax,
     connection: {
@@ -59,7 +60,7 @@ export function createPools(
   drizzle({ client: app });
   // Its own login role, which inherits authgate_auth: no SET ROLE needed, so it works
   // through a transaction-mode pooler too.
-  const auth = postgres(urls.auth, {
+  const auth = connectPostgres(urls.auth, {
     ...base,
     max: config.db.authPoolMax,
     connection: { application_name: 'authgate-auth', TimeZone: 'UTC', ...session(config.db.statementTimeoutMs) },

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { connectPostgres } from './connect.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -32,7 +33,7 @@ export async function migrateAndProvision(
   adminUrl: string,
   underLock: (sql: postgres.Sql) => Promise<void> = async () => {},
 ): Promise<Provisioned> {
-  const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  const sql = connectPostgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     await sql`select pg_advisory_lock(hashtext('authgate:migrate'))`;
     try {

@@ -1,11 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { type Auth, createAuth } from '../auth/index.js';
 import { loadSealingKeys, provisionSigningKeys } from '../auth/signing-keys.js';
 import { type Config, loadConfig } from '../config.js';
 import { createPools, loginUrl } from '../db/client.js';
-import { startEmbedded } from '../db/embedded.js';
+import { connectPostgres } from '../db/connect.js';
+import { embeddedSocketDir, initialisedEmbeddedUrl, startEmbedded } from '../db/embedded.js';
 import { migrateAndProvision } from '../db/migrate.js';
 import { createLogger } from '../log.js';
 import { createMailer } from '../mail/mailer.js';
@@ -24,7 +23,7 @@ export async function withAdminSql<T>(fn: (sql: postgres.Sql, url: string, confi
     stop = db.stop;
   }
   // An unreachable host fails in seconds, not after postgres.js's default 30.
-  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  const sql = connectPostgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     return await fn(sql, url, config);
   } finally {
@@ -41,17 +40,19 @@ export async function adminUrl(): Promise<string> {
   const config = loadConfig();
   const url = config.databaseUrl ?? (await runningEmbeddedUrl(config));
   if (url) return url;
+  const where =
+    config.embeddedPgPort === undefined
+      ? `on its socket in ${embeddedSocketDir(config.dataDir)}`
+      : `on port ${config.embeddedPgPort}`;
   throw new Error(
-    `DATABASE_URL is not set and the embedded Postgres of DATA_DIR (${config.dataDir}) is not running on port ${config.embeddedPgPort}: start the gateway (npm start, npx authgate dev), or set DATABASE_URL`,
+    `DATABASE_URL is not set and the embedded Postgres of DATA_DIR (${config.dataDir}) is not running ${where}: start the gateway (npm start, npx authgate dev), or set DATABASE_URL`,
   );
 }
 
 /** The embedded Postgres of DATA_DIR, when it runs (under `npm start`) and answers. */
 async function runningEmbeddedUrl(config: Config): Promise<string | undefined> {
-  const passwordFile = resolve(config.dataDir, 'pg-admin-password');
-  if (!existsSync(passwordFile)) return undefined;
-  const url = `postgres://postgres:${encodeURIComponent(readFileSync(passwordFile, 'utf8').trim())}@127.0.0.1:${config.embeddedPgPort}/postgres`;
-  return (await answers(url)) ? url : undefined;
+  const url = initialisedEmbeddedUrl(config.dataDir, config.embeddedPgPort);
+  return url && (await answers(url)) ? url : undefined;
 }
 
 /**
@@ -89,7 +90,7 @@ export async function withAuthPath<T>(fn: (auth: Auth) => Promise<T>): Promise<T
 }
 
 async function answers(url: string): Promise<boolean> {
-  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  const sql = connectPostgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
   try {
     await sql`select 1`;
     return true;

@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { printSchema } from 'graphql';
-import postgres from 'postgres';
 import { loadApp } from '../app-loader.js';
 import { createAccessTokens } from '../auth/access-token.js';
 import { AuthError } from '../auth/errors.js';
@@ -14,6 +13,7 @@ import {
   type SealingKeys,
 } from '../auth/signing-keys.js';
 import type { Config } from '../config.js';
+import { connectPostgres } from '../db/connect.js';
 import { stopAllEmbedded } from '../db/embedded.js';
 import { migrateAndProvision, migrateApp } from '../db/migrate.js';
 import { buildSchema } from '../graphql/index.js';
@@ -190,8 +190,9 @@ DATABASE_URL an embedded Postgres keeps its data in DATA_DIR (.data). NODE_ENV d
     summary: 'Print the admin URL of the database the CLI uses, password included (for psql).',
     usage: 'authgate db:url',
     details: `Prints the admin connection URL of the database the other commands use: DATABASE_URL, or
-the embedded Postgres of DATA_DIR on EMBEDDED_PG_PORT while the gateway runs it (npm start,
-npx authgate dev). For writing policies by hand:
+the embedded Postgres of DATA_DIR while the gateway runs it (npm start, npx authgate dev), on
+its Unix socket (postgresql://postgres:…@localhost/postgres?host=/its/socket/dir, libpq's form)
+or on 127.0.0.1:EMBEDDED_PG_PORT when that is set. For writing policies by hand:
 
   psql "$(npx authgate db:url)"
 
@@ -248,7 +249,7 @@ async function doctor(v: Values): Promise<number> {
           .filter(Boolean)
       : undefined;
   if (schemas?.length === 0) return fail('--schema needs at least one schema name');
-  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  const sql = connectPostgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     const findings = await runDoctor(sql, schemas ? { schemas } : {});
     console.log(formatFindings(findings));

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { type LoadedApp, loadApp, NO_APP } from '../app-loader.js';
 import { loadConfig } from '../config.js';
+import { connectPostgres } from '../db/connect.js';
 import { startEmbedded } from '../db/embedded.js';
 import { createGateway, type Gateway } from '../server.js';
 import { freePort } from '../shared/ports.js';
@@ -137,8 +138,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   });
   const port = await gateway.listen(opts.port ?? 0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}/graphql`;
-  const admin = postgres(dbUrl, { max: 2, onnotice: () => {} });
-  const loginRole = postgres(gateway.loginUrl, { max: 1, onnotice: () => {} });
+  const admin = connectPostgres(dbUrl, { max: 2, onnotice: () => {} });
+  const loginRole = connectPostgres(gateway.loginUrl, { max: 1, onnotice: () => {} });
   const gql: TestGateway['gql'] = async (query, variables, as, headers) => {
     const token = typeof as === 'string' ? as : as?.accessToken;
     const res = await fetch(url, {
@@ -186,7 +187,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
  */
 export async function createTestDatabase(rootUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `authgate_t_${randomBytes(6).toString('hex')}`;
-  const server = postgres(rootUrl, { max: 1, onnotice: () => {} });
+  const server = connectPostgres(rootUrl, { max: 1, onnotice: () => {} });
   try {
     await server.unsafe(`create database ${name}`);
   } finally {
@@ -197,7 +198,7 @@ export async function createTestDatabase(rootUrl: string): Promise<{ url: string
   return {
     url: u.toString(),
     drop: async () => {
-      const s = postgres(rootUrl, { max: 1, onnotice: () => {} });
+      const s = connectPostgres(rootUrl, { max: 1, onnotice: () => {} });
       try {
         await s.unsafe(`drop database if exists ${name} with (force)`);
       } finally {

@@ -3,11 +3,12 @@ import { createServer, type Server } from 'node:http';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ProviderAccount, type ProviderHarness, startProvider } from '../../dev/oidc-provider.js';
 import { type Config, ConfigError, loadConfig } from '../../src/config.js';
 import { createGateway } from '../../src/server.js';
 import { createTestDatabase } from '../../src/testing/index.js';
 import { type GqlResponse, NO_RATE_LIMITS } from '../helpers.js';
-import { type ProviderHarness, signInThrough, startProvider, type TestAccount } from '../oidc-provider.js';
+import { signInThrough } from '../oidc-browser.js';
 import { freePort } from '../ports.js';
 
 /**
@@ -159,7 +160,7 @@ async function whoIs(gw: Running, token: string): Promise<Who> {
 }
 
 /** A provider sign-in in a browser as `account`, its code exchanged: who it signed in. */
-async function signInAt(gw: Running, account: TestAccount): Promise<Who> {
+async function signInAt(gw: Running, account: ProviderAccount): Promise<Who> {
   h.accounts.set(account.sub, account);
   const landing = await signInThrough(h, gw, { account: account.sub, provider: 'acme', redirectTo: appUrl });
   expect(landing.error).toBeNull();

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ProviderAccount, type ProviderHarness, startProvider } from '../../dev/oidc-provider.js';
 import {
   codeOf,
   email,
@@ -18,12 +19,9 @@ import {
   CookieJar,
   get,
   type Landing,
-  type ProviderHarness,
   type SignInOptions,
-  startProvider,
   startUrl,
-  type TestAccount,
-} from '../oidc-provider.js';
+} from '../oidc-browser.js';
 import { freePort } from '../ports.js';
 
 /**
@@ -70,7 +68,7 @@ afterEach(() => {
   expect(h.serverErrors).toEqual([]);
 });
 
-// --- the browser (shared with the web-client example's test, in oidc-provider.ts) --------
+// --- the browser (shared with the web-client example's test, in oidc-browser.ts) ---------
 
 /** The shared browser sign-in, sent back to this file's app URL unless told otherwise. */
 function signInThrough(
@@ -135,8 +133,8 @@ const userCount = async (): Promise<number> => {
 };
 
 /** A new person at the provider. */
-function account(tag: string, extra: Partial<TestAccount> = {}): TestAccount {
-  const a: TestAccount = {
+function account(tag: string, extra: Partial<ProviderAccount> = {}): ProviderAccount {
+  const a: ProviderAccount = {
     sub: `${tag}-${randomBytes(6).toString('hex')}`,
     email: email(tag),
     email_verified: true,
@@ -153,7 +151,7 @@ function pkcePair(): { verifier: string; challenge: string } {
 }
 
 /** Signs in through the provider from scratch and exchanges the code: a session of that account. */
-async function providerSession(a: TestAccount, provider = 'local'): Promise<Tokens> {
+async function providerSession(a: ProviderAccount, provider = 'local'): Promise<Tokens> {
   return exchanged(await codeFor(a.sub, { provider }));
 }
 
@@ -582,7 +580,7 @@ describe('an unverified provider email', () => {
 
 describe('linking a provider to a signed-in user', () => {
   /** linkIdentity as `token`, then the provider in a fresh browser: the app's landing. */
-  async function linkThrough(token: string, a: TestAccount, codeChallenge?: string): Promise<Landing> {
+  async function linkThrough(token: string, a: ProviderAccount, codeChallenge?: string): Promise<Landing> {
     const res = await t.gql(LINK, { provider: 'local', redirectTo: appUrl, codeChallenge }, token);
     expect(res.errors).toBeUndefined();
     expect(res.data?.linkIdentity.provider).toBe('local');

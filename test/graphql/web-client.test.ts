@@ -4,8 +4,9 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ProviderHarness, startProvider } from '../../dev/oidc-provider.js';
 import { email, PASSWORD, startGateway, type TestGateway } from '../helpers.js';
-import { type ProviderHarness, signInThrough, startProvider } from '../oidc-provider.js';
+import { signInThrough } from '../oidc-browser.js';
 import { freePort } from '../ports.js';
 
 // The example lives outside the root tsconfig on purpose: its src/gql/ is generated (git-ignored),

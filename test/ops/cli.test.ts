@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPostgres } from '../../src/db/connect.js';
 import { startEmbedded } from '../../src/db/embedded.js';
 import { codeOf, ME, SIGN_IN, startGateway, type TestGateway } from '../helpers.js';
 import { freePort } from '../ports.js';
@@ -203,7 +204,35 @@ describe('npx authgate, when the database is out of reach', () => {
     }
   }, 60_000);
 
-  it('db:url gives the running embedded Postgres, and fails in one line when none runs', async () => {
+  it('db:url gives the running embedded Postgres on its socket, a URL psql and postgres.js connect with', async () => {
+    const env = { DATA_DIR: dataDir };
+    const missing = await bare(env, 'db:url');
+    oneLine(missing);
+    expect(missing.stderr).toContain(`is not running on its socket in ${dataDir}/pg`);
+    const db = await startEmbedded({ dataDir });
+    try {
+      const printed = await bare(env, 'db:url');
+      expect(printed.code).toBe(0);
+      const url = printed.stdout.trim();
+      expect(url).toMatch(new RegExp(`^postgresql://postgres:[^@]+@localhost/postgres\\?host=${dataDir}/pg$`));
+      const sql = connectPostgres(url, { max: 1, onnotice: () => {} });
+      try {
+        expect((await sql`select 1 as one, inet_server_addr() as addr`)[0]).toEqual({ one: 1, addr: null });
+      } finally {
+        await sql.end();
+      }
+      const psql = await run('psql', [url, '-Atc', 'select 1'], { timeout: 10_000 }).catch((err) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (psql) expect(psql.stdout.trim()).toBe('1');
+      else console.warn('cli.test: no psql on PATH, the printed URL was not tried with psql');
+    } finally {
+      await db.stop();
+    }
+  }, 120_000);
+
+  it('db:url gives the embedded Postgres on 127.0.0.1:EMBEDDED_PG_PORT when that is set', async () => {
     const port = await freePort();
     const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) };
     oneLine(await bare(env, 'db:url'));
@@ -211,6 +240,7 @@ describe('npx authgate, when the database is out of reach', () => {
     try {
       const printed = await bare(env, 'db:url');
       expect(printed.code).toBe(0);
+      expect(printed.stdout.trim()).toMatch(new RegExp(`^postgres://postgres:[^@]+@127\\.0\\.0\\.1:${port}/postgres$`));
       const sql = postgres(printed.stdout.trim(), { max: 1, onnotice: () => {} });
       try {
         expect((await sql`select 1 as one`)[0]?.one).toBe(1);

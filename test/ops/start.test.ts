@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,25 +20,27 @@ const READY_WITHIN_MS = 60_000;
 const EXIT_WITHIN_MS = 15_000;
 
 let dataDir: string;
-let pgPort: number;
 const children: ChildProcess[] = [];
 
 type Started = { child: ChildProcess; base: string; output: () => string; exited: Promise<number | null> };
 
-/** `tsx src/main.ts` as `npm start` runs it, in its own process group so cleanup can reach everything. */
+/**
+ * `tsx src/main.ts` as `npm start` runs it, with the default embedded Postgres (on a Unix
+ * socket), in its own process group so cleanup can reach everything.
+ */
 async function start(): Promise<Started> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(port),
     HOST: '127.0.0.1',
-    EMBEDDED_PG_PORT: String(pgPort),
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
   };
   delete env.DATABASE_URL;
   delete env.TEST_DATABASE_URL;
   delete env.NODE_ENV;
+  delete env.EMBEDDED_PG_PORT;
   const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['src/main.ts'], {
     cwd: ROOT,
     env,
@@ -117,9 +120,30 @@ function portRefuses(port: number): Promise<boolean> {
   });
 }
 
+/** The command lines of the Postgres processes whose data is in `dir`. */
+function postgresOf(dir: string): string[] {
+  return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('postgres') && l.includes(dir));
+}
+
+/** The TCP ports process `pid` listens on, from /proc (Linux): its sockets that are listening TCP sockets. */
+function tcpPortsOf(pid: number): number[] {
+  const listening = new Map<string, number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const row of readFileSync(table, 'utf8').trim().split('\n').slice(1)) {
+      const f = row.trim().split(/\s+/);
+      if (f[3] === '0A') listening.set(f[9]!, Number.parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1])
+    .flatMap((inode) => (inode && listening.has(inode) ? [listening.get(inode)!] : []));
+}
+
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'authgate-start-'));
-  pgPort = await freePort();
 });
 
 afterAll(async () => {
@@ -139,12 +163,21 @@ describe('npm start without DATABASE_URL', () => {
   let first: Started;
 
   it(
-    'starts an embedded Postgres, migrates, and serves sign-up and me',
+    'starts an embedded Postgres on a Unix socket only, migrates, and serves sign-up and me',
     async () => {
       first = await start();
       await waitReady(first);
-      expect(first.output()).toContain('starting embedded Postgres');
+      expect(first.output()).toContain(
+        `starting embedded Postgres (data in ${dataDir}/pg, Unix socket in ${dataDir}/pg)`,
+      );
       expect((await fetch(`${first.base}/healthz`)).status).toBe(200);
+      // Postgres was told to listen on no address and on a socket in its data folder, and does.
+      const opts = readFileSync(join(dataDir, 'pg', 'postmaster.opts'), 'utf8');
+      expect(opts).toContain('"listen_addresses="');
+      expect(opts).toContain(`"unix_socket_directories="${dataDir}/pg""`);
+      expect(existsSync(join(dataDir, 'pg', '.s.PGSQL.5432'))).toBe(true);
+      const postmaster = Number(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      expect(tcpPortsOf(postmaster)).toEqual([]);
 
       const up = await gql(first.base, SIGN_UP, {
         input: { email: mail, password: PASSWORD, data: { username: 'starter' } },
@@ -207,6 +240,24 @@ describe('npm start without DATABASE_URL', () => {
   );
 
   it(
+    'a second start on the same DATA_DIR exits ≠ 0 saying its Postgres already runs, and the first keeps serving',
+    async () => {
+      const second = await start();
+      expect(await exitWithin(second, READY_WITHIN_MS)).not.toBe(0);
+      const pid = readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0];
+      expect(second.output()).toContain(
+        `authgate: the embedded Postgres of ${dataDir}/pg is already running (pid ${pid}): another authgate? stop it, or set DATA_DIR`,
+      );
+      expect(second.output()).not.toContain('unknown error');
+      expect(second.output()).not.toMatch(/^\s+at /m);
+      // The second Postgres gave up at the data folder's lock, before touching the socket.
+      const res = await gql(first.base, SIGN_IN, { input: { email: mail, password: PASSWORD } });
+      expect(res.data?.signIn?.user?.email).toBe(mail);
+    },
+    READY_WITHIN_MS + 10_000,
+  );
+
+  it(
     'on SIGTERM finishes the requests in flight, stops Postgres and exits 0',
     async () => {
       // Sign-ins spend an argon2 hash each before their database work, so they are still
@@ -223,7 +274,8 @@ describe('npm start without DATABASE_URL', () => {
       );
       expect(outcomes).toEqual([mail, mail, mail]);
       expect(await exitWithin(first, EXIT_WITHIN_MS)).toBe(0);
-      expect(await portRefuses(pgPort)).toBe(true);
+      expect(postgresOf(dataDir)).toEqual([]);
+      expect(existsSync(join(dataDir, 'pg', '.s.PGSQL.5432'))).toBe(false);
     },
     EXIT_WITHIN_MS + 10_000,
   );
@@ -239,7 +291,7 @@ describe('npm start without DATABASE_URL', () => {
 
       expect(s.child.kill('SIGTERM')).toBe(true);
       expect(await exitWithin(s, EXIT_WITHIN_MS)).toBe(0);
-      expect(await portRefuses(pgPort)).toBe(true);
+      expect(postgresOf(dataDir)).toEqual([]);
     },
     READY_WITHIN_MS + EXIT_WITHIN_MS + 10_000,
   );
@@ -247,7 +299,8 @@ describe('npm start without DATABASE_URL', () => {
 
 /**
  * `npm start` as a user runs it, in its own session: npm, its script and whatever they start
- * (the gateway, its Postgres) share the process group this test can watch and clean up.
+ * (the gateway, its Postgres) share the process group this test can watch and clean up. Its
+ * Postgres listens on TCP (EMBEDDED_PG_PORT), the other way it can run.
  */
 describe('npm start, signalled or failing, leaves nothing behind', () => {
   let npmDataDir: string;
@@ -300,12 +353,6 @@ describe('npm start, signalled or failing, leaves nothing behind', () => {
       .join('\n');
   }
 
-  function postgresOf(dir: string): string[] {
-    return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((l) => l.includes('postgres') && l.includes(dir));
-  }
-
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(
       `${signal} to the npm process stops npm, the gateway and its Postgres`,
@@ -315,6 +362,10 @@ describe('npm start, signalled or failing, leaves nothing behind', () => {
         const pgid = s.child.pid!;
         expect(groupAlive(pgid)).toBe(true);
         expect(postgresOf(npmDataDir)).not.toEqual([]);
+        expect(s.output()).toContain(
+          `starting embedded Postgres (data in ${npmDataDir}/pg, on 127.0.0.1:${npmPgPort})`,
+        );
+        expect(await portRefuses(npmPgPort)).toBe(false);
 
         process.kill(pgid, signal); // npm's pid only, as `kill <pid>` does
         expect(await groupGone(pgid, EXIT_WITHIN_MS)).toBe('');

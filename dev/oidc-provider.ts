@@ -3,20 +3,29 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { exportJWK, generateKeyPair } from 'jose';
 
 /**
- * A real OpenID Provider (the `oidc-provider` package) on 127.0.0.1, for end-to-end tests of
- * the gateway's sign-in broker. Its login and consent pages are replaced by a switch the test
- * sets before each sign-in: which account "signs in", or whether the user refuses.
+ * A real OpenID Provider (the `oidc-provider` package) on 127.0.0.1, for `npm run dev:oidc`
+ * (dev/oidc.ts) and for end-to-end tests of the gateway's sign-in broker. Its login and consent
+ * page is one of two: a form where a person signs in with an account's email and password
+ * (`login: 'form'`), or a switch a test sets before each sign-in: which account "signs in", or
+ * whether the user refuses.
  */
 
-export type TestAccount = { sub: string; email?: string; email_verified?: boolean; name?: string };
+export type ProviderAccount = {
+  sub: string;
+  email?: string;
+  email_verified?: boolean;
+  name?: string;
+  /** What the login form asks for; an account without one cannot sign in there. */
+  password?: string;
+};
 
 export type ProviderHarness = {
   /** The issuer identifier, http://127.0.0.1:<port> (no trailing slash). */
   issuer: string;
   clientId: string;
   clientSecret: string;
-  accounts: Map<string, TestAccount>;
-  /** The account the next interaction signs in; null refuses (access_denied). */
+  accounts: Map<string, ProviderAccount>;
+  /** Without the login form: the account the next interaction signs in; null refuses (access_denied). */
   nextAccount: string | null;
   /** How many interactions (login pages) the provider has shown. */
   interactions: number;
@@ -47,8 +56,18 @@ type ProviderCtor = new (issuer: string, config: Record<string, unknown>) => Oid
 // A variable specifier: TypeScript then does not look for the (absent) declarations.
 const OIDC_PROVIDER = 'oidc-provider';
 
-/** Starts the provider; `redirectUris` are the gateway callbacks its one client may use. */
-export async function startProvider(opts: { redirectUris: string[] }): Promise<ProviderHarness> {
+export type ProviderOptions = {
+  /** The gateway callbacks its one client may use. */
+  redirectUris: string[];
+  /** Default: any free port. */
+  port?: number;
+  /** Default: `authgate:test` and a random secret, both with characters HTTP Basic must encode. */
+  client?: { id: string; secret: string };
+  /** The login page: a form for a person, or (default) the harness's `nextAccount` switch. */
+  login?: 'form' | 'switch';
+};
+
+export async function startProvider(opts: ProviderOptions): Promise<ProviderHarness> {
   const { Provider } = (await import(OIDC_PROVIDER)) as { Provider: ProviderCtor };
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.statusCode = 503;
@@ -58,7 +77,7 @@ export async function startProvider(opts: { redirectUris: string[] }): Promise<P
   // The issuer needs the port: listen first, build the provider after.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -75,8 +94,8 @@ export async function startProvider(opts: { redirectUris: string[] }): Promise<P
   const harness: ProviderHarness = {
     issuer,
     // Characters HTTP Basic needs form-encoded (RFC 6749, section 2.3.1): the gateway must encode them.
-    clientId: 'authgate:test',
-    clientSecret: `${randomBytes(24).toString('base64')}:+/=% !~'()*`,
+    clientId: opts.client?.id ?? 'authgate:test',
+    clientSecret: opts.client?.secret ?? `${randomBytes(24).toString('base64')}:+/=% !~'()*`,
     accounts: new Map(),
     nextAccount: null,
     interactions: 0,
@@ -111,7 +130,8 @@ export async function startProvider(opts: { redirectUris: string[] }): Promise<P
     findAccount: (_ctx: unknown, sub: string) => {
       const account = harness.accounts.get(sub);
       if (!account) return undefined;
-      return { accountId: sub, claims: async () => ({ ...account }) };
+      const { password: _, ...claims } = account;
+      return { accountId: sub, claims: async () => claims };
     },
   });
   // Koa would print what it catches; the tests look at serverErrors instead.
@@ -131,11 +151,27 @@ export async function startProvider(opts: { redirectUris: string[] }): Promise<P
     oidc(req, res);
   };
 
-  /** The login-and-consent page, answered at once as the test decided. */
+  /**
+   * The login-and-consent page: the form (shown on GET, answered on POST), or answered at once
+   * as the test decided.
+   */
   async function interact(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const details = await provider.interactionDetails(req, res);
-    harness.interactions += 1;
-    const accountId = harness.nextAccount;
+    let accountId: string | null;
+    if (opts.login !== 'form') {
+      harness.interactions += 1;
+      accountId = harness.nextAccount;
+    } else if (req.method !== 'POST') {
+      harness.interactions += 1;
+      return loginPage(res, details.uid);
+    } else {
+      const form = new URLSearchParams(await body(req));
+      const email = form.get('email')?.trim();
+      const account = [...harness.accounts.values()].find((a) => a.email === email);
+      const passwordOk = account?.password !== undefined && account.password === form.get('password');
+      if (!form.has('cancel') && !passwordOk) return loginPage(res, details.uid, 'Wrong email or password.');
+      accountId = form.has('cancel') ? null : account!.sub;
+    }
     if (accountId === null || !harness.accounts.has(accountId)) {
       await provider.interactionFinished(
         req,
@@ -159,134 +195,36 @@ export async function startProvider(opts: { redirectUris: string[] }): Promise<P
   return harness;
 }
 
-// --- the browser ------------------------------------------------------------------------
-// fetch with manual redirects and a small cookie jar plays the user's browser.
+// --- the login form ---------------------------------------------------------------------
 
-/** Cookies per origin (host and port) with their paths, as much of RFC 6265 as the flow needs. */
-export class CookieJar {
-  readonly #store = new Map<string, Map<string, { name: string; value: string; path: string }>>();
-
-  header(url: URL): string | undefined {
-    const cookies = [...(this.#store.get(url.host)?.values() ?? [])].filter((c) => pathMatches(url.pathname, c.path));
-    return cookies.length > 0 ? cookies.map((c) => `${c.name}=${c.value}`).join('; ') : undefined;
-  }
-
-  take(url: URL, res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = '', ...attrs] = line.split(';').map((s) => s.trim());
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq);
-      const value = pair.slice(eq + 1);
-      let path = '/';
-      let gone = value === '';
-      for (const attr of attrs) {
-        const [k = '', v = ''] = attr.split('=');
-        if (k.toLowerCase() === 'path') path = v;
-        if (k.toLowerCase() === 'max-age' && Number(v) <= 0) gone = true;
-        if (k.toLowerCase() === 'expires' && Date.parse(v) <= Date.now()) gone = true;
-      }
-      let site = this.#store.get(url.host);
-      if (!site) {
-        site = new Map();
-        this.#store.set(url.host, site);
-      }
-      const key = `${name}\u0000${path}`;
-      if (gone) site.delete(key);
-      else site.set(key, { name, value, path });
-    }
-  }
-
-  names(origin: string): string[] {
-    return [...(this.#store.get(new URL(origin).host)?.values() ?? [])].map((c) => c.name);
-  }
+function loginPage(res: ServerResponse, uid: string, error?: string): void {
+  const action = `/interaction/${encodeURIComponent(uid)}`;
+  res.writeHead(error ? 401 : 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in (dev OpenID provider)</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 24rem; margin: 4rem auto">
+<h1>Sign in</h1>
+<p>The development OpenID provider of <code>npm run dev:oidc</code>.</p>
+${error ? `<p role="alert" style="color: #b00">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="${escapeHtml(action)}">
+<p><label>Email<br><input name="email" type="email" autocomplete="username" required autofocus></label></p>
+<p><label>Password<br><input name="password" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit">Sign in</button> <button type="submit" name="cancel" value="1" formnovalidate>Cancel</button></p>
+</form>
+</body></html>
+`);
 }
 
-const pathMatches = (requestPath: string, cookiePath: string) =>
-  requestPath === cookiePath ||
-  (requestPath.startsWith(cookiePath) && (cookiePath.endsWith('/') || requestPath[cookiePath.length] === '/'));
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** One GET as a browser makes it: the jar's cookies sent, the answer's cookies kept. */
-export async function get(jar: CookieJar | null, url: URL | string): Promise<Response> {
-  const u = new URL(url);
-  const cookie = jar?.header(u);
-  const res = await fetch(u, {
-    redirect: 'manual',
-    headers: cookie ? { cookie } : {},
-    signal: AbortSignal.timeout(10_000),
-  });
-  jar?.take(u, res);
-  return res;
-}
-
-/**
- * Follows redirects from `url` until `stop` says a URL is the destination (returned, not
- * requested) or a page answers without redirecting (returned with its body).
- */
-export async function browse(
-  jar: CookieJar,
-  url: string,
-  stop: (u: URL) => boolean,
-): Promise<{ at: URL } | { page: URL; status: number; body: string }> {
-  let u = new URL(url);
-  for (let hop = 0; hop < 15; hop++) {
-    if (stop(u)) return { at: u };
-    const res = await get(jar, u);
-    const location = res.headers.get('location');
-    const body = await res.text();
-    if (res.status < 300 || res.status > 399 || !location) return { page: u, status: res.status, body };
-    u = new URL(location, u);
+/** A form post's body, up to 16 KiB. */
+async function body(req: IncomingMessage): Promise<string> {
+  let text = '';
+  for await (const chunk of req) {
+    text += String(chunk);
+    if (text.length > 16_384) throw new Error('form too large');
   }
-  throw new Error('too many redirects');
-}
-
-export type Landing = { url: URL; code: string | null; error: string | null };
-
-/** Where a browser sign-in starts and where it is expected to land. */
-export type SignInOptions = {
-  /** The account that signs in at the provider; null: the user refuses. */
-  account: string | null;
-  /** The app URL the gateway sends the browser back to: the start's redirect_to, and where browsing stops. */
-  redirectTo: string;
-  provider?: string;
-  codeChallenge?: string;
-  cookieJar?: CookieJar;
-  /** Where the browser starts instead of a start URL built here: a linkIdentity url, a client's start URL. */
-  url?: string;
-};
-
-/**
- * A provider sign-in in a browser: GET /auth/<provider>/start (or `url`), the provider's pages
- * with `account` signing in (null: the user refuses), the gateway callback, until the browser is
- * sent to the app. Throws when it ends anywhere else.
- */
-export async function signInThrough(
-  harness: ProviderHarness,
-  gw: { url: string },
-  opts: SignInOptions,
-): Promise<Landing> {
-  const jar = opts.cookieJar ?? new CookieJar();
-  harness.nextAccount = opts.account;
-  const url = opts.url ?? startUrl(gw, opts.provider ?? 'local', opts.redirectTo, opts.codeChallenge);
-  const appOrigin = new URL(opts.redirectTo).origin;
-  const end = await browse(jar, url, (u) => u.origin === appOrigin);
-  if (!('at' in end)) throw new Error(`sign-in stopped at ${end.page.pathname} with ${end.status}: ${end.body}`);
-  return { url: end.at, code: end.at.searchParams.get('code'), error: end.at.searchParams.get('error') };
-}
-
-/** The gateway's /auth/<provider>/start URL; `gw.url` is its GraphQL endpoint. */
-export function startUrl(
-  gw: { url: string },
-  provider: string,
-  redirectTo: string | null,
-  codeChallenge?: string,
-): string {
-  const u = new URL(`/auth/${provider}/start`, gw.url);
-  if (redirectTo !== null) u.searchParams.set('redirect_to', redirectTo);
-  if (codeChallenge) {
-    u.searchParams.set('code_challenge', codeChallenge);
-    u.searchParams.set('code_challenge_method', 'S256');
-  }
-  return u.toString();
+  return text;
 }
 
 // --- the provider's storage -------------------------------------------------------------
