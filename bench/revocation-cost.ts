@@ -13,10 +13,11 @@ import { loadSealingKeys, provisionSigningKeys } from '../src/auth/signing-keys.
 import { loginUrl } from '../src/db/client.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { migrateAndProvision } from '../src/db/migrate.js';
+import { freePort } from './proc.js';
 
 const N = Number(process.env.N ?? 5000);
 const dir = await mkdtemp(join(tmpdir(), 'authgate-bench-'));
-const db = await startEmbedded({ dataDir: dir, port: 55000 + Math.floor(Math.random() * 1000), persistent: false });
+const db = await startEmbedded({ dataDir: dir, port: await freePort(), persistent: false });
 try {
   const sealing = loadSealingKeys({
     secretsKey: { current: randomBytes(32).toString('base64url'), previous: undefined },
