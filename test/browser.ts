@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { CHROMIUM_PATHS, systemPackage } from './system-packages.js';
 
 // Debian's Chromium (never a downloaded browser) for the tests that use the gateway's pages as a
@@ -70,4 +71,20 @@ export async function openPage(executablePath: string, origin: string): Promise<
     await browser.close();
     throw e;
   }
+}
+
+/** What the link page (src/http/mail-link-page.ts) shows: its heading, status, error code and error text. */
+export type LinkPageOutcome = { title: string; status: string; code: string | null; error: string };
+
+/** Waits until the link page's heading and error, as `title\nerror`, match `settled`; then what it shows. */
+export async function linkPageOutcome(page: Page, settled: RegExp): Promise<LinkPageOutcome> {
+  await expect
+    .poll(async () => `${await page.textContent('#title')}\n${await page.textContent('#error')}`)
+    .toMatch(settled);
+  return {
+    title: (await page.textContent('#title')) ?? '',
+    status: (await page.textContent('#status')) ?? '',
+    code: await page.locator('#error').getAttribute('data-code'),
+    error: (await page.textContent('#error')) ?? '',
+  };
 }

@@ -15,9 +15,10 @@ const TAKEN = /^\/(graphql\/?|healthz|readyz|metrics|\.well-known\/.*|auth\/.*)$
 /**
  * The page mailed links open when MAIL_LINK_URL points at the gateway itself (the default,
  * `PUBLIC_URL/`), so every mailed flow completes on a fresh set-up; null when the links point
- * at an app, which handles them. The page is static (the same bytes for every link) and only
- * its script, run in the browser, reads the token: a GET spends nothing, so a mail scanner
- * that fetches links consumes none.
+ * at an app, which handles them. A provider sign-in that returns there (OIDC_REDIRECT_URLS'
+ * default is the same `PUBLIC_URL/`) completes on it too. The page is static (the same bytes
+ * for every link) and only its script, run in the browser, reads the token or code: a GET
+ * spends nothing, so a mail scanner that fetches links consumes none.
  */
 export function mailLinkPage(
   config: Pick<Config, 'publicUrl' | 'graphiql' | 'trustedDocuments'> & { mail: Pick<Config['mail'], 'linkUrl'> },
@@ -81,9 +82,10 @@ const PAGE_HTML = `<!doctype html>
 
 /**
  * Browser code, after `config` (the GraphQL endpoint's path; whether GraphiQL is served): reads
- * `?token=…&type=…`, runs the mutation that type's link is for and shows the outcome. A session
- * it makes is handed to GraphiQL (see browser-session.ts) when GraphiQL is on; the refresh
- * token is never even asked for.
+ * `?token=…&type=…`, runs the mutation that type's link is for and shows the outcome; or reads
+ * a provider sign-in's return (`?code=…`, or `?error=…&error_description=…`, see
+ * auth/flows/oidc/callback.ts) and runs exchangeCode. A session it makes is handed to GraphiQL
+ * (see browser-session.ts) when GraphiQL is on; the refresh token is never even asked for.
  */
 const PAGE_JS = `
 (() => {
@@ -91,7 +93,9 @@ const PAGE_JS = `
   const params = new URLSearchParams(location.search);
   const token = params.get('token');
   const type = params.get('type');
-  // The token leaves the address bar and the history at once: it is a credential.
+  const code = params.get('code');
+  const providerError = params.get('error');
+  // The token or code leaves the address bar and the history at once: it is a credential.
   if (location.search) history.replaceState(null, '', location.pathname);
 
   const PAYLOAD = 'accessToken user { email }';
@@ -125,6 +129,41 @@ const PAGE_JS = `
     },
   };
   FLOWS.email_change_current = { ...FLOWS.email_change, title: 'Approving the change of your email' };
+  // A provider sign-in (GET /auth/<name>/start) sent back here with its one-time code. Without a
+  // code_challenge at the start the code alone completes it; with one, only the app holding the
+  // verifier can, and it should have asked to come back to its own redirect_to.
+  const PROVIDER = {
+    title: 'Signing in',
+    query: 'mutation ExchangeCode($code: String!) { exchangeCode(code: $code) { ' + PAYLOAD + ' mfaRequired } }',
+    done: (data) =>
+      signedIn(
+        'Signed in',
+        data.exchangeCode,
+        data.exchangeCode.mfaRequired
+          ? 'The account has a second factor: complete it with mfaVerify before what needs aal2.'
+          : '',
+      ),
+    hints: {
+      INVALID_CODE:
+        'The sign-in code was used already or has expired, or the sign-in was started with a code_challenge, ' +
+        'whose verifier only the app that started it holds (such an app passes its own redirect_to and calls ' +
+        'exchangeCode itself). Start the sign-in again.',
+      EMAIL_TAKEN:
+        'An account with this email already exists: sign in to it (password or magic link), then add this provider ' +
+        'with linkIdentity.',
+      FORBIDDEN:
+        'This was a linkIdentity, which only the user who started it can finish: open its url in the tab where ' +
+        "GraphiQL holds that user's session, or exchange the code in the app with that user's bearer token.",
+      IDENTITY_ALREADY_LINKED: 'This provider account is linked to another user of this gateway already.',
+    },
+  };
+  const PROVIDER_ERRORS = {
+    invalid_request: 'The provider sent no code back. Start the sign-in again.',
+    access_denied: 'The sign-in was refused or cancelled at the provider. Start it again to sign in.',
+    server_error:
+      "The provider's answer could not be verified; the gateway logs why, as a warning: provider sign-in failed. " +
+      'Try again; if it persists, check the provider in OIDC_PROVIDERS.',
+  };
 
   const HINTS = {
     INVALID_TOKEN: 'The link was used already, has expired, or a newer mail replaced it. Ask for a new mail with ',
@@ -169,25 +208,38 @@ const PAGE_JS = `
         ? 'The gateway did not answer. Is it running? Then reload the mail link.'
         : code === 'INVALID_TOKEN'
           ? HINTS.INVALID_TOKEN + (flow ? flow.again : 'the mutation that sent it') + '.'
-          : HINTS[code] || (error && error.message) || 'Unexpected error.';
+          : (flow && flow.hints && flow.hints[code]) || HINTS[code] || (error && error.message) || 'Unexpected error.';
     $('error').dataset.code = code;
     show('error', code + (ext.reason && ext.code ? ' (' + ext.code + ')' : '') + ': ' + hint);
   }
 
-  async function run(flow, variables) {
-    show('error', '');
-    let body = null;
+  async function post(query, variables, bearer) {
+    // JSON is not a "simple" content type: the gateway's CSRF rule admits it (a browser preflights it cross-site).
+    const headers = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
+    if (bearer) headers.authorization = 'Bearer ' + bearer;
     try {
       const response = await fetch(config.endpoint, {
         method: 'POST',
-        // JSON is not a "simple" content type: the gateway's CSRF rule admits it (a browser preflights it cross-site).
-        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' },
-        body: JSON.stringify({ query: flow.query, variables }),
+        headers,
+        body: JSON.stringify({ query, variables }),
         credentials: 'omit',
         cache: 'no-store',
       });
-      body = await response.json();
-    } catch {}
+      return await response.json();
+    } catch {
+      return null;
+    }
+  }
+
+  async function run(flow, variables, bearer) {
+    show('error', '');
+    let body = await post(flow.query, variables, bearer);
+    const early = body && !('data' in body) && body.errors && body.errors[0] && body.errors[0].extensions;
+    if (bearer && early && early.code === 'UNAUTHENTICATED') {
+      // The kept session was refused before anything ran (the code is unspent): it is over, go on without it.
+      authgateSession.forget();
+      body = await post(flow.query, variables, null);
+    }
     if (body && body.data && !body.errors) {
       flow.done(body.data);
       return true;
@@ -197,9 +249,26 @@ const PAGE_JS = `
   }
 
   const flow = FLOWS[type];
+  if (!token && providerError) {
+    // The provider's refusal (or the gateway's verdict on its answer), as the callback sent it.
+    // Its error_description is not shown: anyone can write one into a link to this page.
+    const error = /^[a-z_]{1,64}$/.test(providerError) ? providerError : 'access_denied';
+    $('title').textContent = 'Not signed in';
+    show('status', 'The provider sign-in did not complete.');
+    $('error').dataset.code = error;
+    show('error', error + ': ' + (Object.hasOwn(PROVIDER_ERRORS, error) ? PROVIDER_ERRORS[error] : 'Start the sign-in again.'));
+    return;
+  }
+  if (!token && code) {
+    $('title').textContent = PROVIDER.title;
+    // A linkIdentity finishes only with its user's bearer token: the session this tab keeps for GraphiQL, if any.
+    const kept = authgateSession.read();
+    void run(PROVIDER, { code }, kept && kept.accessToken);
+    return;
+  }
   if (!token || !flow) {
     $('title').textContent = 'Nothing to complete';
-    show('status', 'This page completes the links authgate mails (confirmation, sign-in, password recovery, email change). This address has no such link in it: open the link from the mail again.');
+    show('status', 'This page completes the links authgate mails (confirmation, sign-in, password recovery, email change) and provider sign-ins that return here. This address has neither in it: open the link from the mail again, or start the sign-in again.');
     if (config.graphiql) offerGraphiQL('Open GraphiQL');
     return;
   }

@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CaughtMail, linksIn, type MailCatcher, startMailCatcher } from '../../src/mail/catcher.js';
 import { freePort } from '../../src/shared/ports.js';
-import { type BrowserPage, chromiumFor, openPage } from '../browser.js';
+import { type BrowserPage, chromiumFor, type LinkPageOutcome, linkPageOutcome, openPage } from '../browser.js';
 import { codeOf, email, PASSWORD, SIGN_IN, startGateway, type TestGateway } from '../helpers.js';
 
 /**
@@ -55,25 +55,10 @@ async function register(address: string): Promise<string> {
 }
 
 /** Opens a mailed link and waits until the page has an outcome: its heading, status and error code. */
-async function open(
-  page: Page,
-  link: string,
-  settled: RegExp,
-): Promise<{ title: string; status: string; error: string | null }> {
+async function open(page: Page, link: string, settled: RegExp): Promise<LinkPageOutcome> {
   const res = await page.goto(link, { waitUntil: 'load' });
   expect(res?.status()).toBe(200);
-  return outcome(page, settled);
-}
-
-async function outcome(page: Page, settled: RegExp): Promise<{ title: string; status: string; error: string | null }> {
-  await expect
-    .poll(async () => `${await page.textContent('#title')}\n${await page.textContent('#error')}`)
-    .toMatch(settled);
-  return {
-    title: (await page.textContent('#title')) ?? '',
-    status: (await page.textContent('#status')) ?? '',
-    error: await page.locator('#error').getAttribute('data-code'),
-  };
+  return linkPageOutcome(page, settled);
 }
 
 describe('the mail-link page over HTTP', () => {
@@ -152,7 +137,7 @@ describe.skipIf(!CHROMIUM)('the mail-link page in headless Chromium', () => {
     expect(sessions).toHaveLength(1);
 
     const again = await open(b.page, link, /INVALID_TOKEN/);
-    expect(again.error).toBe('INVALID_TOKEN');
+    expect(again.code).toBe('INVALID_TOKEN');
     expect(await b.page.textContent('#error')).toBe(
       'INVALID_TOKEN (BAD_USER_INPUT): The link was used already, has expired, or a newer mail replaced it. Ask for a new mail with signInWithOtp(email).',
     );
@@ -164,7 +149,7 @@ describe.skipIf(!CHROMIUM)('the mail-link page in headless Chromium', () => {
     const link = await register(address);
     await t.admin`update auth.one_time_tokens set expires_at = now() - interval '1 second' where email = ${address}`;
     const shown = await open(b.page, link, /INVALID_TOKEN/);
-    expect(shown.error).toBe('INVALID_TOKEN');
+    expect(shown.code).toBe('INVALID_TOKEN');
     expect(shown.title).toBe('Confirming your email');
     const [user] =
       await t.admin`select pending_email, email_confirmed_at from auth.users where pending_email = ${address}`;
@@ -214,12 +199,12 @@ describe.skipIf(!CHROMIUM)('the mail-link page in headless Chromium', () => {
     // A weak password is refused and the form stays for another try.
     await b.page.fill('#password', 'short');
     await b.page.getByRole('button', { name: 'Set the new password' }).click();
-    expect((await outcome(b.page, /WEAK_PASSWORD/)).error).toBe('WEAK_PASSWORD');
+    expect((await linkPageOutcome(b.page, /WEAK_PASSWORD/)).code).toBe('WEAK_PASSWORD');
     expect(await b.page.locator('#recovery').isVisible()).toBe(true);
 
     await b.page.fill('#password', NEW_PASSWORD);
     await b.page.getByRole('button', { name: 'Set the new password' }).click();
-    const done = await outcome(b.page, /Password changed/);
+    const done = await linkPageOutcome(b.page, /Password changed/);
     expect(done.status).toBe(`Signed in as ${address}. Every other session was signed out.`);
     expect(await b.page.locator('#recovery').isVisible()).toBe(false);
 
