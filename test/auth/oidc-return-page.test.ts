@@ -1,15 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type ProviderAccount, type ProviderHarness, startProvider } from '../../dev/oidc-provider.js';
 import { type BrowserPage, chromiumFor, linkPageOutcome, openPage } from '../browser.js';
 import { email, startGateway, type TestGateway } from '../helpers.js';
-import {
-  browse,
-  CookieJar,
-  type ProviderHarness,
-  startProvider,
-  startUrl,
-  type TestAccount,
-} from '../oidc-provider.js';
+import { browse, CookieJar, startUrl } from '../oidc-browser.js';
 import { freePort } from '../ports.js';
 
 /**
@@ -44,8 +38,12 @@ afterEach(() => {
 });
 
 /** A new person at the provider. */
-function account(tag: string): TestAccount {
-  const a: TestAccount = { sub: `${tag}-${randomBytes(6).toString('hex')}`, email: email(tag), email_verified: true };
+function account(tag: string): ProviderAccount {
+  const a: ProviderAccount = {
+    sub: `${tag}-${randomBytes(6).toString('hex')}`,
+    email: email(tag),
+    email_verified: true,
+  };
   h.accounts.set(a.sub, a);
   return a;
 }
