@@ -101,6 +101,16 @@ const EnvSchema = z.object({
   SESSION_TIMEBOX_S: int(0, 0),
   SESSION_INACTIVITY_TIMEOUT_S: int(0, 0),
   SERVICE_ROLE_TOKEN_TTL_S: int(10 * 365 * 24 * 3600, 60),
+  // The custom access-token hook (docs/tokens.md, "Custom claims: the access-token hook").
+  ACCESS_TOKEN_HOOK: z
+    .string()
+    .regex(
+      /^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$/,
+      'ACCESS_TOKEN_HOOK is schema.function, both plain lower-case identifiers',
+    )
+    .optional(),
+  ACCESS_TOKEN_HOOK_ROLES: z.string().optional(),
+  ACCESS_TOKEN_HOOK_TIMEOUT_MS: int(2000, 1),
   PG_SETTINGS_POSTGRAPHILE: bool(false),
 
   // The key that seals private signing keys in the database, kept outside it (docs/operations.md, "Keys at rest").
@@ -193,6 +203,12 @@ export type Config = {
   refresh: { ttlS: number; reuseIntervalS: number };
   sessions: { timeboxS: number; inactivityTimeoutS: number };
   serviceRoleTokenTtlS: number;
+  /**
+   * The Postgres function `(event jsonb) returns jsonb` that may add claims to every access
+   * token, run in the minting transaction; null: no hook. `roles`: what it may set `role` to
+   * besides authenticated (verify accepts exactly these too).
+   */
+  accessTokenHook: { schema: string; name: string; roles: string[]; timeoutMs: number } | null;
   /** Also set PostGraphile's jwt.claims.<claim> settings beside request.jwt.claims. */
   postgraphileSettings: boolean;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
@@ -348,6 +364,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     refresh: { ttlS: e.REFRESH_TOKEN_TTL_S, reuseIntervalS: e.REFRESH_REUSE_INTERVAL_S },
     sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
     serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,
+    accessTokenHook: accessTokenHook(e.ACCESS_TOKEN_HOOK, e.ACCESS_TOKEN_HOOK_ROLES, e.ACCESS_TOKEN_HOOK_TIMEOUT_MS),
     postgraphileSettings: e.PG_SETTINGS_POSTGRAPHILE,
     argon2: {
       memoryKiB: e.ARGON2_MEMORY_KIB,
@@ -410,6 +427,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cleanupIntervalS: e.ANONYMOUS_CLEANUP_INTERVAL_S,
     },
   };
+}
+
+/** Roles a hook may never hand out: they bypass RLS or are the gateway's own. */
+const RESERVED_ROLE = /^(service_role|anon|authenticated|authgate_.*|pg_.*|postgres)$/;
+
+/** ACCESS_TOKEN_HOOK and its allow-list of roles; the roles need a hook to mean anything. */
+function accessTokenHook(
+  hook: string | undefined,
+  roles: string | undefined,
+  timeoutMs: number,
+): Config['accessTokenHook'] {
+  const allowed = (roles ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
+  for (const r of allowed) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(r) || RESERVED_ROLE.test(r)) {
+      throw new ConfigError(
+        'invalid ACCESS_TOKEN_HOOK_ROLES: each entry is a plain lower-case role name, not service_role, anon, authenticated, postgres or an authgate_/pg_ role',
+      );
+    }
+  }
+  if (hook === undefined) {
+    if (allowed.length > 0) throw new ConfigError('invalid ACCESS_TOKEN_HOOK_ROLES: set ACCESS_TOKEN_HOOK beside it');
+    return null;
+  }
+  const [schema, name] = hook.split('.') as [string, string];
+  return { schema, name, roles: allowed, timeoutMs };
 }
 
 /**

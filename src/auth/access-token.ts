@@ -10,7 +10,8 @@ export type AccessClaims = {
   aud: 'authenticated';
   exp: number;
   iat: number;
-  role: 'authenticated';
+  /** `authenticated`, or a role of ACCESS_TOKEN_HOOK_ROLES the access-token hook chose. */
+  role: string;
   email: string;
   session_id: string;
   app_metadata: Record<string, unknown>;
@@ -18,6 +19,8 @@ export type AccessClaims = {
   aal: 'aal1' | 'aal2';
   amr: Array<{ method: string; timestamp: number }>;
   is_anonymous: boolean;
+  /** Claims the access-token hook added; verify keeps them, so auth.jwt() sees them. */
+  [claim: string]: unknown;
 };
 
 /** A trusted back end's identity: Postgres role service_role, which bypasses RLS. */
@@ -44,6 +47,10 @@ export type SigningMode = { alg: 'HS256'; secret: string } | { alg: 'ES256'; key
 
 export type AccessTokens = {
   ttlS: number;
+  /** The claims sign() would issue now; grant() hands them to the access-token hook first. */
+  claims: (subject: TokenSubject) => AccessClaims;
+  /** Signs claims built by claims() (and perhaps extended by the hook), as they are. */
+  signClaims: (claims: AccessClaims) => Promise<string>;
   sign: (subject: TokenSubject) => Promise<{ token: string; claims: AccessClaims }>;
   signServiceRole: (ttlS: number) => Promise<string>;
   /** Verified claims, or UNAUTHENTICATED; never decodes without verifying. */
@@ -53,6 +60,12 @@ export type AccessTokens = {
 // Above any token we issue (both metadata claims may hold 16 KiB of JSON, base64url adds a
 // third); bounds the work a stranger can make us do.
 const MAX_TOKEN_LENGTH = 64 * 1024;
+/**
+ * The most UTF-8 bytes of claims JSON the access-token hook may return: base64url makes 4
+ * characters of 3 bytes, and the header and signature need well under 512, so a token
+ * signed from it stays under MAX_TOKEN_LENGTH and verifies.
+ */
+export const MAX_CLAIMS_BYTES = Math.floor(((MAX_TOKEN_LENGTH - 512) * 3) / 4);
 const VERIFIED_CACHE_SIZE = 5000;
 
 /**
@@ -65,8 +78,11 @@ export function createAccessTokens(opts: {
   issuer: string;
   ttlS: number;
   external?: ExternalVerifier;
+  /** Roles besides authenticated a user token may carry (ACCESS_TOKEN_HOOK_ROLES). */
+  roles?: readonly string[];
 }): AccessTokens {
   const { mode } = opts;
+  const userRoles = new Set(['authenticated', ...(opts.roles ?? [])]);
   const hmacKey = mode.alg === 'HS256' ? new TextEncoder().encode(mode.secret) : undefined;
 
   const signPayload = async (payload: JWTPayload): Promise<string> => {
@@ -91,25 +107,31 @@ export function createAccessTokens(opts: {
     return key;
   };
 
+  const claimsOf = (s: TokenSubject): AccessClaims => {
+    const iat = Math.floor(Date.now() / 1000);
+    return {
+      iss: opts.issuer,
+      sub: s.userId,
+      aud: 'authenticated',
+      exp: iat + opts.ttlS,
+      iat,
+      role: 'authenticated',
+      email: s.email,
+      session_id: s.sessionId,
+      app_metadata: s.appMetadata,
+      user_metadata: s.userMetadata,
+      aal: s.aal,
+      amr: s.amr,
+      is_anonymous: s.isAnonymous,
+    };
+  };
+
   return {
     ttlS: opts.ttlS,
+    claims: claimsOf,
+    signClaims: (claims) => signPayload(claims),
     async sign(s) {
-      const iat = Math.floor(Date.now() / 1000);
-      const claims: AccessClaims = {
-        iss: opts.issuer,
-        sub: s.userId,
-        aud: 'authenticated',
-        exp: iat + opts.ttlS,
-        iat,
-        role: 'authenticated',
-        email: s.email,
-        session_id: s.sessionId,
-        app_metadata: s.appMetadata,
-        user_metadata: s.userMetadata,
-        aal: s.aal,
-        amr: s.amr,
-        is_anonymous: s.isAnonymous,
-      };
+      const claims = claimsOf(s);
       return { token: await signPayload(claims), claims };
     },
     async signServiceRole(ttlS) {
@@ -156,7 +178,9 @@ export function createAccessTokens(opts: {
       }
       const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       if (
-        payload.role !== 'authenticated' ||
+        // A role the allow-list no longer holds is refused, so shrinking it takes effect.
+        typeof payload.role !== 'string' ||
+        !userRoles.has(payload.role) ||
         !aud.includes('authenticated') ||
         !isUuid(payload.sub) ||
         !isUuid(payload.session_id)

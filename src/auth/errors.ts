@@ -39,6 +39,7 @@ export const REASONS = [
   'TOO_MANY_FACTORS',
   'PERSISTED_DOCUMENT_NOT_FOUND',
   'PERSISTED_DOCUMENT_REQUIRED',
+  'ACCESS_TOKEN_HOOK_FAILED',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 
@@ -71,6 +72,19 @@ export class AuthError extends GraphQLError {
 export class TokenRefused extends AuthError {
   constructor(readonly why: string) {
     super('UNAUTHENTICATED');
+  }
+}
+
+/**
+ * The operator's access-token hook (ACCESS_TOKEN_HOOK) raised, timed out or returned claims
+ * it may not: nothing is issued. SERVICE_UNAVAILABLE, as for a database out of reach: the
+ * client can do nothing but try later, and the log tells the operator what to fix.
+ */
+export class AccessTokenHookFailed extends GraphQLError {
+  constructor() {
+    super('Tokens cannot be issued right now; try again later.', {
+      extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'ACCESS_TOKEN_HOOK_FAILED' satisfies Reason },
+    });
   }
 }
 

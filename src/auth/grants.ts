@@ -3,7 +3,9 @@ import type { Config } from '../config.js';
 import type { Tx } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
 import { mfaFactors, profiles, refreshTokens, sessions, users } from '../db/schema.js';
-import type { AccessTokens } from './access-token.js';
+import type { Logger } from '../log.js';
+import type { AccessClaims, AccessTokens } from './access-token.js';
+import { type AccessTokenHook, createAccessTokenHook } from './access-token-hook.js';
 import { AuthError, bannedError } from './errors.js';
 import { type AuthPayload, type ClientInfo, isBanned, toAuthPayload } from './model.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
@@ -22,14 +24,23 @@ export type Grant = {
   profile: ProfileRow | null;
   /** The user has a verified second factor this session has not used yet. */
   mfaRequired: boolean;
+  /** The access token's claims, built (and passed through the hook) inside the transaction. */
+  claims: AccessClaims;
 };
 
 /**
  * The end of every way in (password, refresh, provider code): a session row, its first
  * refresh token, and the access token, signed after the transaction committed.
  */
-export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 'refresh' | 'sessions'> }) {
+export function createGrants(deps: {
+  tokens: AccessTokens;
+  config: Pick<Config, 'refresh' | 'sessions' | 'accessTokenHook'>;
+  log: Logger;
+}) {
   const { tokens, config } = deps;
+  const hook: AccessTokenHook | null = config.accessTokenHook
+    ? createAccessTokenHook(config.accessTokenHook, deps.log)
+    : null;
   /** What the payload needs from the database, read inside the use case's transaction. */
   async function grant(tx: Tx, user: UserRow, session: SessionAuth, refreshToken: string): Promise<Grant> {
     // Both reads go out together: on one connection postgres.js pipelines them.
@@ -43,22 +54,26 @@ export function createGrants(deps: { tokens: AccessTokens; config: Pick<Config, 
             .where(and(eq(mfaFactors.userId, user.id), eq(mfaFactors.status, 'verified')))
             .limit(1),
     ]);
-    return { user, session, refreshToken, profile: profile ?? null, mfaRequired: factor !== undefined };
+    const built = tokens.claims({
+      userId: user.id,
+      email: user.email ?? '',
+      sessionId: session.id,
+      appMetadata: user.rawAppMetaData,
+      userMetadata: user.rawUserMetaData,
+      aal: session.aal,
+      amr: session.amr,
+      isAnonymous: user.isAnonymous,
+    });
+    // The hook reads and may fail in this transaction: a failure rolls it back, so no session
+    // or refresh token outlives a token that was never issued.
+    const claims = hook ? await hook.run(tx, built) : built;
+    return { user, session, refreshToken, profile: profile ?? null, mfaRequired: factor !== undefined, claims };
   }
 
   /** Signs the access token after the transaction committed: no connection waits on signing. */
   async function issue(g: Grant): Promise<AuthPayload> {
-    const signed = await tokens.sign({
-      userId: g.user.id,
-      email: g.user.email ?? '',
-      sessionId: g.session.id,
-      appMetadata: g.user.rawAppMetaData,
-      userMetadata: g.user.rawUserMetaData,
-      aal: g.session.aal,
-      amr: g.session.amr,
-      isAnonymous: g.user.isAnonymous,
-    });
-    return toAuthPayload(signed.token, signed.claims, { ...g, aal: g.session.aal });
+    const token = await tokens.signClaims(g.claims);
+    return toAuthPayload(token, g.claims, { ...g, aal: g.session.aal });
   }
 
   /** The first refresh token of a new chain in the session; only its hash is stored. */

@@ -47,13 +47,14 @@ export async function createAuth(input: {
     mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
     issuer: config.jwt.issuer,
     ttlS: config.jwt.accessTtlS,
+    roles: config.accessTokenHook?.roles,
     external: config.trustedIssuers.length > 0 ? createExternalVerifier(config.trustedIssuers, discover) : undefined,
   });
   const deps: AuthDeps = {
     db: pools.auth,
     config,
     tokens,
-    grants: createGrants({ tokens, config }),
+    grants: createGrants({ tokens, config, log }),
     passwords: createPasswordHasher(config.argon2),
     limiter: createRateLimiter(pools.authSql, config.rateLimits, input.onLimited),
     mailer,

@@ -96,6 +96,10 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
     code: 'FORBIDDEN / BAD_USER_INPUT',
     when: 'document text sent with `TRUSTED_DOCUMENTS_ONLY=true` (`FORBIDDEN`); neither text nor id (`BAD_USER_INPUT`)',
   },
+  ACCESS_TOKEN_HOOK_FAILED: {
+    code: 'SERVICE_UNAVAILABLE',
+    when: 'a sign-in, refresh or other grant whose `ACCESS_TOKEN_HOOK` raised, timed out or returned claims it may not; nothing was issued, the log says why',
+  },
 };
 
 /** A table cell: one line, pipes escaped. */
