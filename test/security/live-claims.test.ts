@@ -57,6 +57,15 @@ describe('auth.require_live_claims()', () => {
     expect(await check(external, 'authenticated')).toBe('PT401');
   });
 
+  it('checks the session of a token whose role the access-token hook chose', async () => {
+    const s = await signUp(t);
+    // ACCESS_TOKEN_HOOK_ROLES may put another role in a user's token; it is still our session.
+    const claims = { ...decodeJwt(s.accessToken), role: 'org_admin' };
+    expect(await check(claims, 'authenticated')).toBe('ok');
+    await t.gql('mutation { signOut }', {}, s.accessToken);
+    expect(await check(claims, 'authenticated')).toBe('PT401');
+  });
+
   it('lets anon through', async () => {
     expect(await check({ role: 'anon' }, 'anon')).toBe('ok');
     expect(await check(null, 'anon')).toBe('ok');
