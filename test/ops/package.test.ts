@@ -26,6 +26,16 @@ async function evalIn<T>(cwd: string, code: string): Promise<T> {
 
 const registryUp = await registryReachable('package.test.ts');
 
+/** Whether this Node satisfies authgate's `engines` (a plain `>=major.minor`), as a user's supported Node does. */
+function nodeAdmittedByEngines(): boolean {
+  const { engines } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+  const floor = /^>=(\d+)\.(\d+)$/.exec(engines.node);
+  if (!floor) throw new Error(`engines.node is ${engines.node}; this test reads only >=major.minor`);
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const [, wantMajor, wantMinor] = floor.map(Number) as [number, number, number];
+  return major > wantMajor || (major === wantMajor && minor >= wantMinor);
+}
+
 describe.skipIf(!registryUp)('the npm package', () => {
   let work: string;
   let app: string;
@@ -143,6 +153,10 @@ describe.skipIf(!registryUp)('the npm package', () => {
        console.log(JSON.stringify({ ok, lines }));`,
     );
     expect(check).toEqual({ ok: true, lines: [] });
+  });
+
+  it.skipIf(!nodeAdmittedByEngines())('installs without engine warnings on a Node that `engines` admits', () => {
+    for (const install of [firstInstall, ci]) expect(install.stdout + install.stderr).not.toContain('EBADENGINE');
   });
 
   it('imports every entry, and each has its declarations', async () => {
