@@ -437,6 +437,7 @@ export function renderMarkdown(r: Results): string {
     signInLine(r),
     '',
     memoryLine(r),
+    scaleLine(r),
     '',
     noiseLine(r),
     '',
