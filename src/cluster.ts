@@ -15,31 +15,34 @@ export type Primary = {
   stop: () => Promise<void>;
 };
 
-/** A worker that exits this soon after its start is failing, not crashing: no restart. */
-const STARTUP_GRACE_MS = 10_000;
 const RESTART_DELAY_MS = 500;
 
 export function startWorkers(
   count: number,
   env: Record<string, string>,
   log: { info: (line: string) => void; error: (line: string) => void },
+  /** A replacement worker failed to start: every worker would fail alike, so stop. */
+  onFatal: (err: Error) => void,
 ): Primary {
   const metrics = new AggregatorRegistry();
   let stopping = false;
   let listening = 0;
+  let started = false;
   let settle: { ok: (port: number) => void; fail: (err: Error) => void };
   const ready = new Promise<number>((ok, fail) => {
     settle = { ok, fail };
   });
 
   const fork = (): Worker => {
-    const started = Date.now();
     const worker = cluster.fork({ ...env, AUTHGATE_WORKER: '1' });
     let up = false;
     worker.on('listening', (address) => {
       if (up) return;
       up = true;
-      if (++listening === count) settle.ok(address.port);
+      if (++listening === count && !started) {
+        started = true;
+        settle.ok(address.port);
+      }
     });
     worker.on('message', (msg: unknown) => {
       if (!isMetricsRequest(msg)) return;
@@ -51,9 +54,11 @@ export function startWorkers(
     worker.on('exit', (code, signal) => {
       if (stopping) return;
       const how = signal ? `signal ${signal}` : `code ${code}`;
-      if (!up || Date.now() - started < STARTUP_GRACE_MS) {
+      if (!up) {
         // Its own line said why (a port in use, a bad setting): every worker would fail alike.
-        settle.fail(new WorkerStartError(`a gateway worker failed to start (${how})`));
+        const err = new WorkerStartError(`a gateway worker failed to start (${how})`);
+        if (started) onFatal(err);
+        else settle.fail(err);
         return;
       }
       listening--;

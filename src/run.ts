@@ -83,8 +83,11 @@ export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process
  * once; a signal drains the workers first, then stops those (`release`).
  */
 async function runPrimary(count: number, env: Record<string, string>, release: () => Promise<void>): Promise<void> {
-  const primary = startWorkers(count, env, { info: console.log, error: console.error });
   let stopping = false;
+  const primary = startWorkers(count, env, { info: console.log, error: console.error }, (err) => {
+    console.error(`authgate: ${err.message}, stopping`);
+    void stop('a worker failed', 1);
+  });
   const stop = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
