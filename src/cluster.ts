@@ -45,7 +45,7 @@ export function startWorkers(
       }
     });
     worker.on('message', (msg: unknown) => {
-      if (!isMetricsRequest(msg)) return;
+      if (!isMessage<{ id: number }>(msg, 'metrics?')) return;
       metrics.clusterMetrics().then(
         (text) => worker.send({ authgate: 'metrics', id: msg.id, text }),
         (err: unknown) => worker.send({ authgate: 'metrics', id: msg.id, error: (err as Error).message }),
@@ -101,13 +101,11 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
   // Constructing one is what makes prom-client answer the primary's requests in a worker.
   new AggregatorRegistry();
   let next = 0;
-  const waiting = new Map<number, { ok: (text: string) => void; fail: (err: Error) => void }>();
+  const waiting = new Map<number, (answer: MetricsAnswer) => void>();
   process.on('message', (msg: unknown) => {
-    if (!isMetricsAnswer(msg)) return;
-    const w = waiting.get(msg.id);
+    if (!isMessage<MetricsAnswer>(msg, 'metrics')) return;
+    waiting.get(msg.id)?.(msg);
     waiting.delete(msg.id);
-    if (msg.error !== undefined) w?.fail(new Error(msg.error));
-    else w?.ok(msg.text ?? '');
   });
   return () =>
     new Promise<string>((ok, fail) => {
@@ -117,16 +115,10 @@ export function workerMetrics(registry: Registry): () => Promise<string> {
         waiting.delete(id);
         fail(new Error('the primary did not answer for metrics'));
       }, 10_000);
-      const clear = () => clearTimeout(timer);
-      waiting.set(id, {
-        ok: (text) => {
-          clear();
-          ok(text);
-        },
-        fail: (err) => {
-          clear();
-          fail(err);
-        },
+      waiting.set(id, (answer) => {
+        clearTimeout(timer);
+        if (answer.error !== undefined) fail(new Error(answer.error));
+        else ok(answer.text ?? '');
       });
       process.send?.({ authgate: 'metrics?', id });
     });
@@ -139,10 +131,9 @@ export class WorkerStartError extends Error {
   override name = 'WorkerStartError';
 }
 
-function isMetricsRequest(msg: unknown): msg is { id: number } {
-  return typeof msg === 'object' && msg !== null && (msg as { authgate?: unknown }).authgate === 'metrics?';
-}
+type MetricsAnswer = { id: number; text?: string; error?: string };
 
-function isMetricsAnswer(msg: unknown): msg is { id: number; text?: string; error?: string } {
-  return typeof msg === 'object' && msg !== null && (msg as { authgate?: unknown }).authgate === 'metrics';
+/** A message of ours over cluster's IPC channel (prom-client sends its own there too). */
+function isMessage<T extends { id: number }>(msg: unknown, kind: string): msg is T {
+  return typeof msg === 'object' && msg !== null && (msg as { authgate?: unknown }).authgate === kind;
 }

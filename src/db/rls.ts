@@ -138,6 +138,7 @@ export function requestTx(pool: postgres.Sql, claims: Claims, opts: RequestTxOpt
             queueMicrotask(release);
             return true;
           },
+          // `as`: onexecute is postgres.js's own option (its sql.begin uses it), not in its types.
         } as postgres.UnsafeQueryOptions)
         .execute()
         .finally(release);
