@@ -137,6 +137,7 @@ const EnvSchema = z.object({
   METRICS_TOKEN: z.string().min(32, 'METRICS_TOKEN must be at least 32 characters').optional(),
   HSTS_MAX_AGE_S: int(0, 0),
   GRAPHQL_INTROSPECTION: optBool(),
+  GRAPHQL_FAST_PATH: bool(true),
   GRAPHQL_MAX_DEPTH: int(8, 1),
   GRAPHQL_MAX_ALIASES: int(15, 1),
   GRAPHQL_MAX_TOKENS: int(2000, 10),
@@ -214,6 +215,8 @@ export type Config = {
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
   graphiql: boolean;
   introspection: boolean;
+  /** Serve documents already validated (or trusted) beside yoga's HTTP pipeline (src/graphql/known-documents.ts). */
+  fastPath: boolean;
   /**
    * The manifests (persisted-documents.json, hash → document) whose documents clients may send
    * by id; `only`: no other document runs. No files: ids are not read at all.
@@ -376,6 +379,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // GraphiQL is off where only trusted documents run: it could run nothing but them.
     graphiql: e.GRAPHIQL ?? (e.NODE_ENV !== 'production' && !e.TRUSTED_DOCUMENTS_ONLY),
     introspection: e.GRAPHQL_INTROSPECTION ?? e.NODE_ENV !== 'production',
+    fastPath: e.GRAPHQL_FAST_PATH,
     trustedDocuments: { files: trustedFiles, only: e.TRUSTED_DOCUMENTS_ONLY },
     rateLimits: {
       windowS: e.RATE_LIMIT_WINDOW_S,

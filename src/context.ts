@@ -74,13 +74,19 @@ export type ContextDeps = {
 };
 
 /**
+ * What the context reads of a request: its headers. A fetch Request (yoga's) or a view of
+ * node:http's headers (known documents, src/graphql/known-documents.ts).
+ */
+export type RequestHeaders = { headers: { get(name: string): string | null } };
+
+/**
  * Bearer -> verified claims -> per-request state. Takes no connection: the tx opens lazily.
  * The state is written onto `into` (yoga's own context object, see useRequestContext in
  * server.ts), so `db` stays a getter: merged with Object.assign, as yoga does with what a
  * context factory returns, it would be read, and a Drizzle instance built for every request.
  */
 export async function createContext(
-  request: Request,
+  request: RequestHeaders,
   req: IncomingMessage | undefined,
   deps: ContextDeps,
   into: object = {},
@@ -204,7 +210,7 @@ function earlyError(err: unknown): GraphQLError {
  * client chose is ever stored or rate-limited as an address.
  */
 export function clientIp(
-  request: Pick<Request, 'headers'> | null,
+  request: RequestHeaders | null,
   req: IncomingMessage | undefined,
   hops: number,
 ): string | null {

@@ -35,8 +35,14 @@ export function createMetrics() {
     labelNames: ['limit'],
     registers: [registry],
   });
+  const knownDocuments = new Counter({
+    name: 'authgate_graphql_known_document_requests_total',
+    help: 'GraphQL requests served from a document already validated (or trusted), beside graphql-yoga’s HTTP pipeline.',
+    registers: [registry],
+  });
   return {
     registry,
+    knownDocument: () => knownDocuments.inc(),
     observeRequest(operation: string | null, outcome: string, seconds: number): void {
       let name = operation && /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(operation) ? operation : 'anonymous';
       if (!seen.has(name)) {

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { type CORSOptions, createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream } from 'pino';
 import { type LoadedApp, NO_APP } from './app-loader.js';
 import type { AccessTokens } from './auth/access-token.js';
@@ -25,8 +25,10 @@ import { migrateAndProvision, migrateApp, SHIPPED_MIGRATIONS } from './db/migrat
 import { warnIfPostgresUnpatched } from './db/postgres-fix.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
 import { buildSchema } from './graphql/index.js';
+import { type KnownDocuments, knownDocuments } from './graphql/known-documents.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
 import { loadTrustedDocuments, useTrustedDocuments } from './graphql/trusted-documents.js';
+import { answerPreflight, applyCors } from './http/cors.js';
 import { bundledGraphiQL } from './http/graphiql.js';
 import { mailLinkPage } from './http/mail-link-page.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
@@ -67,12 +69,11 @@ export async function createGateway(
   const app = opts.app ?? NO_APP;
   // Built before the database is touched: a manifest that does not match it stops start-up first.
   const schema = buildSchema();
-  const trusted =
-    config.trustedDocuments.files.length > 0
-      ? useTrustedDocuments(loadTrustedDocuments(config.trustedDocuments.files, schema), {
-          only: config.trustedDocuments.only,
-        })
-      : null;
+  const trustedDocuments =
+    config.trustedDocuments.files.length > 0 ? loadTrustedDocuments(config.trustedDocuments.files, schema) : null;
+  const trusted = trustedDocuments
+    ? useTrustedDocuments(trustedDocuments, { only: config.trustedDocuments.only })
+    : null;
   const sealing = loadSealingKeys(config, (line) => log.warn(line));
   const secrets = await migrateAndProvision(adminUrl, async (sql) => {
     await provisionSigningKeys(sealing)(sql);
@@ -111,7 +112,24 @@ export async function createGateway(
   };
 
   const graphiql = config.graphiql ? bundledGraphiQL(GRAPHIQL_OPTIONS) : undefined;
-  const yoga = createYoga<ServerContext, Context>({
+  const maskGatewayError = (error: unknown, message: string): Error =>
+    isDatabaseUnavailable(error)
+      ? databaseUnavailableError()
+      : sessionEnded(error)
+        ? new AuthError('UNAUTHENTICATED')
+        : maskError(error, message, false);
+  const known: KnownDocuments | null = config.fastPath
+    ? knownDocuments({
+        // Built below, with this plugin among its own; read per request.
+        yoga: (): YogaServerInstance<object, object> => yoga as unknown as YogaServerInstance<object, object>,
+        trusted: trustedDocuments,
+        only: config.trustedDocuments.only,
+        maskError: maskGatewayError,
+        log,
+        served: metrics.knownDocument,
+      })
+    : null;
+  const yoga: YogaServerInstance<ServerContext, Context> = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     // GraphQL over HTTP's name for a persisted document's id, read by useTrustedDocuments.
@@ -122,22 +140,15 @@ export async function createGateway(
     // once, and the CSP that names its script's hash is sure to match the page served.
     ...(graphiql ? { renderGraphiQL: graphiql.html } : {}),
     // Never dev mode: no stack or driver text reaches a client.
-    maskedErrors: {
-      isDev: false,
-      maskError: (error, message) =>
-        isDatabaseUnavailable(error)
-          ? databaseUnavailableError()
-          : sessionEnded(error)
-            ? new AuthError('UNAUTHENTICATED')
-            : maskError(error, message, false),
-    },
+    maskedErrors: { isDev: false, maskError: maskGatewayError },
     // The size limit is ours (graphqlRequest: a POST needs a Content-Length of at most
     // MAX_BODY_BYTES, and Node's parser reads no byte past it). Yoga's own limit would pipe
     // every body through a TransformStream (a stream pipeline, an AbortController) to count
     // bytes that are already bounded: a tenth of a small query's CPU.
     maxRequestBodySize: false,
     logging: yogaLogger(log),
-    cors: corsFor(config.corsOrigins),
+    // Answered in graphqlRequest for every request (src/http/cors.ts), known documents included.
+    cors: false,
     plugins: [
       useRequestContext(contextDeps),
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
@@ -157,6 +168,7 @@ export async function createGateway(
         blockFieldSuggestion: { enabled: !config.introspection },
       }).protect().plugins,
       ...(config.introspection ? [] : [useDisableIntrospection()]),
+      ...(known ? [known.plugin] : []),
       useRequestTransaction(),
       useContractErrorCodes(),
       useHttpContract(graphiql?.csp),
@@ -189,6 +201,8 @@ export async function createGateway(
       res.setHeader('allow', 'GET, POST, OPTIONS');
       return json(res, 405, graphqlError('/graphql answers GET and POST.', 'BAD_USER_INPUT'));
     }
+    if (req.method === 'OPTIONS') return answerPreflight(req, res, config.corsOrigins);
+    applyCors(req, res, config.corsOrigins);
     if (req.method === 'POST') {
       const [type = '', ...params] = (req.headers['content-type'] ?? '').split(';');
       const mediaType = type.trim().toLowerCase();
@@ -206,6 +220,15 @@ export async function createGateway(
           413,
           graphqlError(`The body may have at most ${config.maxBodyBytes} bytes.`, 'BAD_USER_INPUT'),
         );
+      }
+      if (known && length > 0) {
+        // Read here, bounded by the Content-Length above: a known document is served from it,
+        // anything else goes to yoga with the body it would have read (whatwg-node takes req.body).
+        return readBody(req, (body) => {
+          if (known.serve(req, res, body)) return;
+          (req as IncomingMessage & { body?: Buffer }).body = body;
+          void yoga(req, res);
+        });
       }
     }
     void yoga(req, res);
@@ -371,19 +394,6 @@ function securityHeaders(hstsMaxAgeS: number): Array<[string, string]> {
 }
 
 /**
- * CORS for the configured origins (null: any). A listed origin is echoed without
- * Access-Control-Allow-Credentials: the API reads no cookies, so no credentialed request is
- * ever needed. Any other origin gets no CORS header at all, so its browser reads nothing.
- */
-function corsFor(origins: string[] | null): (request: Request) => CORSOptions {
-  return (request) => {
-    const origin = request.headers.get('origin');
-    if (origin === null || (origins !== null && !origins.includes(origin))) return false;
-    return { origin: [origin], methods: ['GET', 'POST'], credentials: false };
-  };
-}
-
-/**
  * The request's context, written onto yoga's context object itself: yoga merges what its
  * `context` option returns with Object.assign, which would read (and so build) every lazy
  * part of it, such as `db`, on every request.
@@ -456,6 +466,13 @@ function browserAnswer(res: ServerResponse, a: BrowserAnswer): void {
 function json(res: ServerResponse, status: number, body: unknown, cache = 'no-store'): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': cache });
   res.end(JSON.stringify(body));
+}
+
+/** The request's body, once it has all arrived; a request that breaks off is simply dropped. */
+function readBody(req: IncomingMessage, done: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

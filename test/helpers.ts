@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import postgres from 'postgres';
 import { inject } from 'vitest';
 import type { Gateway } from '../src/server.js';
@@ -125,4 +126,26 @@ export async function inTx<T>(
     if (!(err instanceof Rollback)) throw err;
   }
   return out as T;
+}
+
+export type Answer = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
+
+/** One request over node:http, so method, headers and framing are exactly what the test says. */
+export function send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+    // end(body) sends a Content-Length; a body written before end() goes chunked.
+    const chunked = headers['transfer-encoding'] === 'chunked';
+    if (chunked && body !== undefined) req.write(body);
+    req.end(chunked ? undefined : body);
+  });
 }

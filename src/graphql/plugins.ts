@@ -98,41 +98,44 @@ const CONTRACT_CODES = new Set<string>(ERROR_CODES);
  * `reason`); masked internal errors keep INTERNAL_SERVER_ERROR.
  */
 export function useContractErrorCodes(): Plugin {
-  const normalize = (err: GraphQLError): GraphQLError => {
-    const code = err.extensions?.code;
-    // yoga puts the JSON parser's message (with a piece of the body) in originalError even
-    // outside development; nothing but our own fields reaches a client.
-    const { originalError: _o, stack: _s, ...extensions } = err.extensions ?? {};
-    if (typeof code === 'string' && (CONTRACT_CODES.has(code) || SERVER_CODES.has(code))) {
-      if (_o === undefined && _s === undefined) return err;
-      return new GraphQLError(err.message, {
-        nodes: err.nodes,
-        source: err.source,
-        positions: err.positions,
-        path: err.path,
-        extensions,
-      });
-    }
-    const status = (err.extensions?.http as { status?: number } | undefined)?.status;
-    const mapped = status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT';
+  return {
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result)) setResult(result.map(withContractCodes) as typeof result);
+      else if (result && typeof result === 'object' && !(Symbol.asyncIterator in result))
+        setResult(withContractCodes(result) as typeof result);
+    },
+  };
+}
+
+/** A result with its errors brought to the contract's codes (see useContractErrorCodes). */
+export function withContractCodes<T>(result: T): T {
+  const errors = (result as { errors?: readonly GraphQLError[] } | null)?.errors;
+  if (!errors?.length) return result;
+  return { ...result, errors: errors.map((e) => (e instanceof GraphQLError ? contractError(e) : e)) };
+}
+
+function contractError(err: GraphQLError): GraphQLError {
+  const code = err.extensions?.code;
+  // yoga puts the JSON parser's message (with a piece of the body) in originalError even
+  // outside development; nothing but our own fields reaches a client.
+  const { originalError: _o, stack: _s, ...extensions } = err.extensions ?? {};
+  if (typeof code === 'string' && (CONTRACT_CODES.has(code) || SERVER_CODES.has(code))) {
+    if (_o === undefined && _s === undefined) return err;
     return new GraphQLError(err.message, {
       nodes: err.nodes,
       source: err.source,
       positions: err.positions,
       path: err.path,
-      extensions: { ...extensions, code: mapped, ...(typeof code === 'string' ? { reason: code } : {}) },
+      extensions,
     });
-  };
-  return {
-    onResultProcess({ result, setResult }) {
-      const fix = (r: unknown): unknown => {
-        const errors = (r as { errors?: readonly GraphQLError[] } | null)?.errors;
-        if (!errors?.length) return r;
-        return { ...(r as object), errors: errors.map((e) => (e instanceof GraphQLError ? normalize(e) : e)) };
-      };
-      if (Array.isArray(result)) setResult(result.map(fix) as typeof result);
-      else if (result && typeof result === 'object' && !(Symbol.asyncIterator in result))
-        setResult(fix(result) as typeof result);
-    },
-  };
+  }
+  const status = (err.extensions?.http as { status?: number } | undefined)?.status;
+  const mapped = status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT';
+  return new GraphQLError(err.message, {
+    nodes: err.nodes,
+    source: err.source,
+    positions: err.positions,
+    path: err.path,
+    extensions: { ...extensions, code: mapped, ...(typeof code === 'string' ? { reason: code } : {}) },
+  });
 }

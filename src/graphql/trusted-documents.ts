@@ -86,12 +86,20 @@ function operationNames(document: DocumentNode): string {
  * body or, for GET, the URL. Returned as sent; a malformed id is simply not found.
  */
 function requestedId(params: GraphQLParams & { documentId?: unknown }, request: Request): string | null {
-  const persisted = params.extensions?.persistedQuery as { version?: unknown; sha256Hash?: unknown } | undefined;
+  const id = bodyDocumentId(params);
+  if (id !== null) return id;
+  if (request.method === 'GET') return new URL(request.url).searchParams.get('documentId');
+  return null;
+}
+
+/** The document id a request's parameters (a POST body) name, as useTrustedDocuments reads it. */
+export function bodyDocumentId(params: { extensions?: unknown; documentId?: unknown }): string | null {
+  const extensions = params.extensions as { persistedQuery?: unknown } | null | undefined;
+  const persisted = extensions?.persistedQuery as { version?: unknown; sha256Hash?: unknown } | null | undefined;
   if (persisted !== null && typeof persisted === 'object' && persisted.version === 1) {
     if (typeof persisted.sha256Hash === 'string') return persisted.sha256Hash;
   }
   if (typeof params.documentId === 'string') return params.documentId;
-  if (request.method === 'GET') return new URL(request.url).searchParams.get('documentId');
   return null;
 }
 

@@ -1,10 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { codeOf, email, PASSWORD, SIGN_UP, signUp, startGateway, type TestGateway } from '../helpers.js';
+import {
+  type Answer,
+  codeOf,
+  email,
+  PASSWORD,
+  SIGN_UP,
+  send,
+  signUp,
+  startGateway,
+  type TestGateway,
+} from '../helpers.js';
 import { CHROMIUM_PATHS, systemPackage } from '../system-packages.js';
 
 const CHROMIUM = systemPackage('chromium', CHROMIUM_PATHS, 'http-hardening');
@@ -13,28 +22,7 @@ const CHROMIUM = systemPackage('chromium', CHROMIUM_PATHS, 'http-hardening');
 // (CORS), crafted cursors, public metrics, missing security headers, forged X-Forwarded-For,
 // and 4xx answers without the JSON error shape.
 
-type Answer = { status: number; headers: Record<string, string | string[] | undefined>; text: string };
 const CONTRACT_CODES = ['BAD_USER_INPUT', 'UNAUTHENTICATED', 'FORBIDDEN', 'RATE_LIMITED'];
-
-/** One request over node:http, so method, headers and framing are exactly what the test says. */
-function send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
-    // end(body) sends a Content-Length; a body written before end() goes chunked.
-    const chunked = headers['transfer-encoding'] === 'chunked';
-    if (chunked && body !== undefined) req.write(body);
-    req.end(chunked ? undefined : body);
-  });
-}
 
 /** Bytes straight onto a socket, for requests no HTTP client would send; the server closes after. */
 function sendRaw(url: string, bytes: string): Promise<Answer> {
