@@ -111,6 +111,10 @@ const EnvSchema = z.object({
     .optional(),
   ACCESS_TOKEN_HOOK_ROLES: z.string().optional(),
   ACCESS_TOKEN_HOOK_TIMEOUT_MS: int(2000, 1),
+  CAPTCHA_PROVIDER: z.enum(['turnstile', 'hcaptcha']).optional(),
+  CAPTCHA_SECRET: z.string().min(1).optional(),
+  CAPTCHA_VERIFY_URL: httpUrl.optional(),
+  CAPTCHA_TIMEOUT_MS: int(5000, 100),
   PG_SETTINGS_POSTGRAPHILE: bool(false),
 
   // The key that seals private signing keys in the database, kept outside it (docs/operations.md, "Keys at rest").
@@ -210,6 +214,11 @@ export type Config = {
    * besides authenticated (verify accepts exactly these too).
    */
   accessTokenHook: { schema: string; name: string; roles: string[]; timeoutMs: number } | null;
+  /**
+   * CAPTCHA on the flows bots target (sign-up, sign-in, anonymous sign-in, mailed links and
+   * codes): the provider's siteverify endpoint, called with the secret; null: off.
+   */
+  captcha: { provider: 'turnstile' | 'hcaptcha'; secret: string; verifyUrl: string; timeoutMs: number } | null;
   /** Also set PostGraphile's jwt.claims.<claim> settings beside request.jwt.claims. */
   postgraphileSettings: boolean;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
@@ -368,6 +377,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
     serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,
     accessTokenHook: accessTokenHook(e.ACCESS_TOKEN_HOOK, e.ACCESS_TOKEN_HOOK_ROLES, e.ACCESS_TOKEN_HOOK_TIMEOUT_MS),
+    captcha: captcha(e.CAPTCHA_PROVIDER, e.CAPTCHA_SECRET, e.CAPTCHA_VERIFY_URL, e.CAPTCHA_TIMEOUT_MS),
     postgraphileSettings: e.PG_SETTINGS_POSTGRAPHILE,
     argon2: {
       memoryKiB: e.ARGON2_MEMORY_KIB,
@@ -459,6 +469,37 @@ function accessTokenHook(
   }
   const [schema, name] = hook.split('.') as [string, string];
   return { schema, name, roles: allowed, timeoutMs };
+}
+
+/** The providers' documented siteverify endpoints. */
+const SITEVERIFY = {
+  turnstile: 'https://challenges.cloudflare.com/turnstile/v0/siteverify',
+  hcaptcha: 'https://api.hcaptcha.com/siteverify',
+} as const;
+
+/** CAPTCHA_*: all or nothing, and the secret travels over https except to this machine. */
+function captcha(
+  provider: 'turnstile' | 'hcaptcha' | undefined,
+  secret: string | undefined,
+  verifyUrl: string | undefined,
+  timeoutMs: number,
+): Config['captcha'] {
+  if (provider === undefined) {
+    if (secret !== undefined || verifyUrl !== undefined) {
+      throw new ConfigError('invalid CAPTCHA_PROVIDER: set it (turnstile or hcaptcha) beside CAPTCHA_SECRET');
+    }
+    return null;
+  }
+  if (secret === undefined) {
+    throw new ConfigError(`invalid CAPTCHA_SECRET: CAPTCHA_PROVIDER=${provider} needs the secret key of your site`);
+  }
+  const url = new URL(verifyUrl ?? SITEVERIFY[provider]);
+  if (url.protocol !== 'https:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw new ConfigError(
+      'invalid CAPTCHA_VERIFY_URL: the secret is sent to it, so it must be https (or this machine)',
+    );
+  }
+  return { provider, secret, verifyUrl: url.toString(), timeoutMs };
 }
 
 /**

@@ -40,6 +40,7 @@ export const REASONS = [
   'PERSISTED_DOCUMENT_NOT_FOUND',
   'PERSISTED_DOCUMENT_REQUIRED',
   'ACCESS_TOKEN_HOOK_FAILED',
+  'CAPTCHA_UNAVAILABLE',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -4,6 +4,7 @@ import type { Provisioned } from '../db/migrate.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
 import { type AccessTokens, createAccessTokens } from './access-token.js';
+import { createCaptcha } from './captcha.js';
 import type { AuthDeps } from './deps.js';
 import { createDiscovery } from './discovery.js';
 import { createExternalVerifier } from './external.js';
@@ -75,6 +76,7 @@ export async function createAuth(input: {
   const maintenance: Maintenance = startMaintenance(deps.db, config, log);
   return {
     ...flows,
+    captcha: createCaptcha(config.captcha, log),
     keys,
     tokens,
     maintenance,
