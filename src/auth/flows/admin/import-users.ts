@@ -204,7 +204,7 @@ async function writeUser(tx: Tx, row: ImportUser, ctx: Ctx): Promise<Outcome> {
         provider: identity.provider,
         issuer,
         providerId: identity.providerId,
-        identityData: identity.identityData,
+        identityData: checkMetadata(identity.identityData, 'identity_data'),
       })
       .onConflictDoNothing()
       .returning({ id: identities.id });
