@@ -6,8 +6,10 @@ import { promisify } from 'node:util';
 import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { watchLegacyHashes } from '../../src/auth/legacy-hashes.js';
 import { createPasswordHasher } from '../../src/auth/password.js';
 import { checkHash } from '../../src/auth/password-formats.js';
+import { createLogger } from '../../src/log.js';
 import { AUTH0_ID_NAMESPACE, uuidV5 } from '../../src/ops/users-import.js';
 import { codeOf, SIGN_IN, startGateway, type TestGateway } from '../helpers.js';
 
@@ -221,6 +223,16 @@ describe('authgate users:import', () => {
     expect(await hashOf(BARBARA)).toMatch(/^\$2b\$10\$/);
   }, 60_000);
 
+  it('the gateway knows while bcrypt hashes remain, so every password check pays for both algorithms', async () => {
+    const watch = watchLegacyHashes(t.admin, createLogger('silent'));
+    try {
+      await watch.refresh();
+      expect(watch.present()).toBe(true); // Barbara's, never upgraded (banned)
+    } finally {
+      watch.stop();
+    }
+  });
+
   it('a rerun changes nothing, and says so', async () => {
     const before = await snapshot();
     const res = await importSupabase();
@@ -258,6 +270,17 @@ describe('authgate users:import', () => {
     expect(
       (await t.admin`select email_confirmed_at from auth.users where id = ${katherine}`)[0]?.email_confirmed_at,
     ).toBeNull();
+    // A second factor binds a bcrypt user as anyone: aal1 and mfaRequired after the password.
+    expect(await hashOf(katherine)).toMatch(/^\$2b\$/);
+    await t.admin`
+      insert into auth.mfa_factors (user_id, factor_type, status, secret)
+      values (${katherine}, 'totp', 'verified', 'unused-here')`;
+    const mfa = await t.gql<{ signIn: { aal: string; mfaRequired: boolean } }>(
+      `mutation($input: SignInInput!) { signIn(input: $input) { aal mfaRequired } }`,
+      { input: { email: 'katherine@example.com', password: 'katherine-original-pass' } },
+    );
+    expect(mfa.data?.signIn).toEqual({ aal: 'aal1', mfaRequired: true });
+    expect(await hashOf(katherine)).toMatch(/^\$argon2id\$/);
     const radia = uuidV5(AUTH0_ID_NAMESPACE, 'google-oauth2|112233445566778899');
     const ids = await t.admin`select provider, issuer, provider_id from auth.identities where user_id = ${radia}`;
     expect(ids).toEqual([{ provider: 'google', issuer: GOOGLE_ISSUER, provider_id: '112233445566778899' }]);
@@ -303,6 +326,10 @@ describe('users:import where addresses need confirmation', () => {
   });
 
   it('an unconfirmed import holds no address and cannot sign in until its link is used', async () => {
+    const watch = watchLegacyHashes(t.admin, createLogger('silent'));
+    await watch.refresh();
+    watch.stop();
+    expect(watch.present()).toBe(false); // nothing imported yet: sign-ins pay for argon2 alone
     const users = await materialise(dir, 'supabase-users.json');
     await run('node', ['bin/authgate.mjs', 'users:import', '--from', 'supabase', '--users', users.path], {
       env: { ...process.env, DATABASE_URL: t.dbUrl, SECRETS_KEY: t.secretsKey, REQUIRE_EMAIL_CONFIRMATION: 'true' },
