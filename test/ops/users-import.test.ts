@@ -11,7 +11,7 @@ import { createPasswordHasher } from '../../src/auth/password.js';
 import { checkHash } from '../../src/auth/password-formats.js';
 import { createLogger } from '../../src/log.js';
 import { AUTH0_ID_NAMESPACE, uuidV5 } from '../../src/ops/users-import.js';
-import { codeOf, SIGN_IN, startGateway, type TestGateway } from '../helpers.js';
+import { codeOf, SIGN_IN, signUp, startGateway, type TestGateway } from '../helpers.js';
 
 const run = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, '../fixtures/users-import');
@@ -287,6 +287,51 @@ describe('authgate users:import', () => {
 
     const again = await cli({}, ...args, '--provider', 'google-oauth2=google');
     expect(again.stdout).toContain('created 0, already present 4');
+  }, 120_000);
+
+  it('a row whose address or identity another account holds is a conflict, skipped whole', async () => {
+    const local = await signUp(t, undefined, 'taken@example.com');
+    const path = join(dir, 'conflicts.ndjson');
+    const rows = [
+      {
+        id: '8d4c1f9a-3b0e-4c6d-9e7f-901234567890',
+        email: 'taken@example.com',
+        email_confirmed_at: '2024-01-01T00:00:00Z',
+      },
+      // Margaret's Google subject, under another id: nothing of this row may stay.
+      {
+        id: '9e5d2a0b-4c1f-4d7e-8f9a-012345678901',
+        email: 'copycat@example.com',
+        email_confirmed_at: '2024-01-01T00:00:00Z',
+      },
+      { id: 'a0f6e3b1-5d2a-4e8f-9a0b-123456789012', email: 'fine@example.com', email_confirmed_at: null },
+    ];
+    await writeFile(path, rows.map((r) => JSON.stringify(r)).join('\n'));
+    const idsPath = join(dir, 'conflict-identities.ndjson');
+    await writeFile(
+      idsPath,
+      JSON.stringify({
+        user_id: rows[1]?.id,
+        provider: 'google',
+        provider_id: '109876543210987654321',
+        identity_data: {},
+      }),
+    );
+    const res = await cli({}, '--from', 'supabase', '--users', path, '--identities', idsPath);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toContain(
+      `conflicts.ndjson:1: conflict, skipped: another account (${local.userId}) holds taken@example.com`,
+    );
+    expect(res.stdout).toContain(
+      'conflicts.ndjson:2: conflict, skipped: another account holds the google identity 109876543210987654321',
+    );
+    expect(res.stdout).toContain('created 1, already present 0, conflicts 2, errors 0');
+    const ids = [rows[0]?.id, rows[1]?.id, rows[2]?.id] as string[];
+    const present = await t.admin<{ id: string }[]>`select id from auth.users where id = any(${ids})`;
+    expect(present.map((r) => r.id)).toEqual([rows[2]?.id]);
+    expect((await t.admin`select count(*)::int as n from public.profiles where id = ${rows[1]?.id ?? ''}`)[0]?.n).toBe(
+      0,
+    );
   }, 120_000);
 
   it('--strict writes nothing when a row is bad', async () => {
