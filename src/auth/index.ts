@@ -15,6 +15,7 @@ import { createIdentityService } from './flows/identities/index.js';
 import { createMfaService } from './flows/mfa/index.js';
 import { createOidcBroker } from './flows/oidc/index.js';
 import { createGrants } from './grants.js';
+import { watchLegacyHashes } from './legacy-hashes.js';
 import { type Maintenance, startMaintenance } from './maintenance.js';
 import { createPasswordHasher } from './password.js';
 import { createQueue } from './queue.js';
@@ -43,6 +44,8 @@ export async function createAuth(input: {
       ? createKeyStore(pools.authSql, sealing, config.jwt.accessTtlS, config.jwt.keysReloadS)
       : undefined;
   await keys?.ready();
+  const legacy = watchLegacyHashes(pools.authSql, log);
+  await legacy.refresh();
   const discover = createDiscovery();
   const tokens: AccessTokens = createAccessTokens({
     mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
@@ -56,7 +59,7 @@ export async function createAuth(input: {
     config,
     tokens,
     grants: createGrants({ tokens, config, log }),
-    passwords: createPasswordHasher(config.argon2),
+    passwords: createPasswordHasher(config.argon2, legacy.present),
     limiter: createRateLimiter(pools.authSql, config.rateLimits, input.onLimited),
     mailer,
     queue: createQueue(log),
@@ -71,7 +74,7 @@ export async function createAuth(input: {
     identities: createIdentityService(deps),
     mfa: createMfaService(deps),
     oidc: createOidcBroker(deps),
-    admin: createAdminService(deps.db),
+    admin: createAdminService(deps.db, config),
   };
   const maintenance: Maintenance = startMaintenance(deps.db, config, log);
   return {
@@ -85,6 +88,7 @@ export async function createAuth(input: {
     stop: () => {
       keys?.stop();
       maintenance.stop();
+      legacy.stop();
     },
   };
 }

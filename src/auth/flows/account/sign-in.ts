@@ -40,9 +40,20 @@ export async function signIn(
   if (isBanned(found)) throw bannedError();
   // Checked after the password, so it tells nothing to someone who does not know it.
   if (deps.email.requireConfirmation && found.emailConfirmedAt === null) throw emailNotConfirmed();
-  const granted = await db.transaction((tx) =>
-    grants.finishSignIn(tx, found.id, client, 'password', () => new AuthError('INVALID_CREDENTIALS')),
-  );
+  // An imported (bcrypt) hash, or one of an older cost, becomes ours with this sign-in:
+  // hashed with no connection held, written in the sign-in's own transaction, and only
+  // over the hash just verified (a password changed meanwhile stays changed).
+  const verified = found.encryptedPassword;
+  const upgraded = verified !== null && passwords.needsUpgrade(verified) ? await passwords.hash(input.password) : null;
+  const granted = await db.transaction(async (tx) => {
+    if (upgraded !== null && verified !== null) {
+      await tx
+        .update(users)
+        .set({ encryptedPassword: upgraded })
+        .where(and(eq(users.id, found.id), eq(users.encryptedPassword, verified)));
+    }
+    return grants.finishSignIn(tx, found.id, client, 'password', () => new AuthError('INVALID_CREDENTIALS'));
+  });
   return grants.issue(granted);
 }
 
