@@ -1,4 +1,7 @@
 import type { Db } from '../../../db/client.js';
+import type { AuditFilter } from '../../audit.js';
+import type { ClientInfo } from '../../model.js';
+import { listAuditLog } from './audit-log.js';
 import { deleteUser } from './delete-user.js';
 import { getUser } from './get-user.js';
 import { type ListUsersOptions, listUsers } from './list-users.js';
@@ -16,8 +19,10 @@ export function createAdminService(db: Db) {
   return {
     listUsers: (opts: ListUsersOptions) => listUsers(deps, opts),
     getUser: (id: string) => getUser(deps, id),
-    updateUser: (id: string, input: AdminUserUpdate) => updateUser(deps, id, input),
-    deleteUser: (id: string) => deleteUser(deps, id),
-    signOutUser: (userId: string) => signOutUser(deps, userId),
+    updateUser: (id: string, input: AdminUserUpdate, client?: ClientInfo) => updateUser(deps, id, input, client),
+    deleteUser: (id: string, client?: ClientInfo) => deleteUser(deps, id, client),
+    signOutUser: (userId: string, client?: ClientInfo) => signOutUser(deps, userId, client),
+    auditLog: (filter: AuditFilter, first: number, after: { createdAt: string; id: string } | null) =>
+      listAuditLog(deps, filter, first, after),
   };
 }

@@ -2,7 +2,15 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import { mfaRecoveryCodes } from '../../../db/schema.js';
 import { badInput } from '../../errors.js';
 import type { AuthPayload } from '../../model.js';
-import { countAttempt, elevate, liveSession, type MfaCaller, type MfaDeps, wrongCode } from './factor-session.js';
+import {
+  countAttempt,
+  elevate,
+  liveSession,
+  type MfaCaller,
+  type MfaDeps,
+  mfaAudit,
+  wrongCode,
+} from './factor-session.js';
 import { normalizeRecoveryCode } from './totp.js';
 
 /** The way in without the phone: one recovery code, spent for good, raises to aal2. */
@@ -30,7 +38,8 @@ export async function verifyRecoveryCode(
       )
       .returning({ id: mfaRecoveryCodes.id });
     if (spent.length === 0) throw wrongCode();
-    return elevate(deps.grants, tx, session, user, 'recovery_code');
+    const audit = mfaAudit(caller, 'mfa.recovery_code_used', { method: 'recovery_code', sessionId: session.id });
+    return elevate(deps.grants, tx, session, user, 'recovery_code', [audit]);
   });
   return deps.grants.issue(granted);
 }

@@ -6,6 +6,7 @@ import {
   liveSession,
   type MfaCaller,
   type MfaDeps,
+  mfaAudit,
   ownFactor,
   spendCode,
 } from './factor-session.js';
@@ -29,7 +30,12 @@ export async function verify(
       });
     }
     await spendCode(deps.keys, tx, factor, code);
-    return elevate(deps.grants, tx, session, user, 'totp');
+    const audit = mfaAudit(caller, 'mfa.challenge_verified', {
+      method: 'totp',
+      factorId: factor.id,
+      sessionId: session.id,
+    });
+    return elevate(deps.grants, tx, session, user, 'totp', [audit]);
   });
   return deps.grants.issue(granted);
 }

@@ -1,0 +1,457 @@
+import { randomBytes } from 'node:crypto';
+import * as OTPAuth from 'otpauth';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  codeOf,
+  type GqlResponse,
+  PASSWORD,
+  REFRESH,
+  type Session,
+  SIGN_IN,
+  signUp,
+  startGateway,
+  type TestGateway,
+} from '../helpers.js';
+import { ADMIN_UPDATE, NO_LIMITS, sessionId } from './support.js';
+
+/**
+ * The audit log: one row per auth event, written in the transaction of the change it records,
+ * never a secret; read by the service role (auditLog) and by users for their own account
+ * (me.securityEvents), never through the table by the request path's roles.
+ */
+
+let t: TestGateway;
+let service: string;
+// REFRESH_REUSE_INTERVAL_S=0: any replay of a spent refresh token reads as theft.
+const env = { ...NO_LIMITS, REFRESH_REUSE_INTERVAL_S: '0' };
+
+beforeAll(async () => {
+  t = await startGateway(env);
+  service = await t.gateway.tokens.signServiceRole(600);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+type Row = {
+  id: string;
+  actor_kind: string;
+  actor_id: string | null;
+  user_id: string | null;
+  event: string;
+  ip: string | null;
+  user_agent: string | null;
+  detail: Record<string, unknown>;
+};
+
+const rowsOf = (userId: string) =>
+  t.admin<Row[]>`select id, actor_kind, actor_id, user_id, event, ip, user_agent, detail
+                 from auth.audit_log where user_id = ${userId} order by created_at, id`;
+const eventsOf = async (userId: string) => (await rowsOf(userId)).map((r) => r.event);
+
+function ok<T = any>(res: GqlResponse, field: string): T {
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data![field] as T;
+}
+
+const ua = () => `audit-test/${randomBytes(4).toString('hex')}`;
+const signInAs = (s: Pick<Session, 'email'>, password = PASSWORD, agent?: string) =>
+  t.gql(SIGN_IN, { input: { email: s.email, password } }, undefined, agent ? { 'user-agent': agent } : undefined);
+
+/** The authenticator app: the code of the step `steps` periods from now. */
+const codeAt = (secret: string, steps = 0): string =>
+  new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({
+    timestamp: Date.now() + steps * 30_000,
+  });
+
+const AUDIT_LOG = /* GraphQL */ `
+  query Audit($first: Int, $after: String, $filter: AuditLogFilter) {
+    auditLog(first: $first, after: $after, filter: $filter) {
+      edges { cursor node { id event actorKind actorId userId ip userAgent detail createdAt } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }`;
+const MY_EVENTS = /* GraphQL */ `
+  query Mine($first: Int, $after: String) {
+    me { securityEvents(first: $first, after: $after) {
+      edges { cursor node { id event actorKind ip userAgent detail createdAt } }
+      pageInfo { hasNextPage endCursor }
+    } }
+  }`;
+
+describe('events', () => {
+  it('records sign-up, sign-in, refresh and sign-out once each, with actor, target, ip and user agent', async () => {
+    const agent = ua();
+    const res = await t.gql(
+      'mutation S($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken user { id } } }',
+      { input: { email: `audit${randomBytes(4).toString('hex')}@example.com`, password: PASSWORD } },
+      undefined,
+      { 'user-agent': agent },
+    );
+    const up = ok(res, 'signUp');
+    const userId = up.user.id as string;
+    const email = (await t.admin<{ email: string }[]>`select email from auth.users where id = ${userId}`)[0]!.email;
+    const signedIn = ok(await signInAs({ email }, PASSWORD, agent), 'signIn');
+    const refreshed = ok(
+      await t.gql(REFRESH, { token: signedIn.refreshToken }, undefined, { 'user-agent': agent }),
+      'refresh',
+    );
+    ok(
+      await t.gql('mutation { signOut(scope: GLOBAL) }', {}, refreshed.accessToken, { 'user-agent': agent }),
+      'signOut',
+    );
+
+    const rows = await rowsOf(userId);
+    expect(rows.map((r) => r.event)).toEqual([
+      'user.signed_up',
+      'user.signed_in',
+      'session.refreshed',
+      'user.signed_out',
+    ]);
+    for (const r of rows) {
+      expect(r).toMatchObject({ actor_kind: 'user', actor_id: userId, user_id: userId, user_agent: agent });
+      expect(r.ip).toContain('127.0.0.1');
+    }
+    expect(rows[0]!.detail).toEqual({ method: 'password', sessionId: sessionId(up) });
+    expect(rows[1]!.detail).toEqual({ method: 'password', sessionId: sessionId(signedIn) });
+    expect(rows[2]!.detail).toEqual({ sessionId: sessionId(signedIn), replayed: false });
+    expect(rows[3]!.detail).toEqual({ scope: 'global', sessionId: sessionId(refreshed) });
+  });
+
+  it('records a failed sign-in: wrong password against the account, unknown address against nobody', async () => {
+    const s = await signUp(t);
+    const agent = ua();
+    expect(codeOf(await signInAs(s, 'not the password', agent))).toBe('INVALID_CREDENTIALS');
+    const [failed] = (await rowsOf(s.userId)).filter((r) => r.event === 'user.sign_in_failed');
+    expect(failed).toMatchObject({
+      actor_kind: 'anonymous',
+      actor_id: null,
+      user_agent: agent,
+      detail: { method: 'password', reason: 'WRONG_PASSWORD' },
+    });
+    const stranger = ua();
+    expect(codeOf(await signInAs({ email: `nobody${Date.now()}@example.com` }, PASSWORD, stranger))).toBe(
+      'INVALID_CREDENTIALS',
+    );
+    const unknown = await t.admin<Row[]>`select * from auth.audit_log where user_agent = ${stranger}`;
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]).toMatchObject({
+      user_id: null,
+      event: 'user.sign_in_failed',
+      detail: { reason: 'UNKNOWN_EMAIL' },
+    });
+  });
+
+  it('records refresh-token reuse as the gateway ending the session', async () => {
+    const s = await signUp(t);
+    ok(await t.gql(REFRESH, { token: s.refreshToken }), 'refresh');
+    expect(codeOf(await t.gql(REFRESH, { token: s.refreshToken }))).toBe('INVALID_REFRESH_TOKEN');
+    const reused = (await rowsOf(s.userId)).filter((r) => r.event === 'session.refresh_token_reused');
+    expect(reused).toHaveLength(1);
+    expect(reused[0]).toMatchObject({ actor_kind: 'system', actor_id: null, detail: { sessionId: sessionId(s) } });
+  });
+
+  it('records a password change, a revoked session and an account deletion', async () => {
+    const s = await signUp(t);
+    const other = ok(await signInAs(s), 'signIn');
+    ok(
+      await t.gql(
+        'mutation U($input: UpdateUserInput!) { updateUser(input: $input) { id } }',
+        { input: { password: 'a new horse battery', currentPassword: PASSWORD } },
+        s.accessToken,
+      ),
+      'updateUser',
+    );
+    const third = ok(await signInAs(s, 'a new horse battery'), 'signIn');
+    const revoke = 'mutation R($id: ID!) { revokeSession(id: $id) }';
+    expect(ok(await t.gql(revoke, { id: sessionId(third) }, s.accessToken), 'revokeSession')).toBe(true);
+    // Another user's session, or none: nothing changes, nothing is recorded.
+    expect(ok(await t.gql(revoke, { id: sessionId(other) }, s.accessToken), 'revokeSession')).toBe(false);
+    ok(
+      await t.gql(
+        'mutation D($p: String!) { deleteAccount(password: $p) }',
+        { p: 'a new horse battery' },
+        s.accessToken,
+      ),
+      'deleteAccount',
+    );
+    expect(await eventsOf(s.userId)).toEqual([
+      'user.signed_up',
+      'user.signed_in',
+      'user.password_changed',
+      'user.signed_in',
+      'session.revoked',
+      'user.deleted',
+    ]);
+  });
+
+  it('records MFA enroll, activation with recovery codes, challenge, regeneration and removal', async () => {
+    const s = await signUp(t);
+    const e = ok(await t.gql('mutation { mfaEnroll { factorId secret } }', {}, s.accessToken), 'mfaEnroll');
+    const a = ok(
+      await t.gql(
+        'mutation A($id: ID!, $code: String!) { mfaActivate(factorId: $id, code: $code) { session { accessToken } recoveryCodes } }',
+        { id: e.factorId, code: codeAt(e.secret) },
+        s.accessToken,
+      ),
+      'mfaActivate',
+    );
+    const aal2 = a.session.accessToken as string;
+    ok(await t.gql('mutation { mfaRegenerateRecoveryCodes }', {}, aal2), 'mfaRegenerateRecoveryCodes');
+    const challenged = ok(await signInAs(s), 'signIn');
+    // The next step's code: the activation spent this one.
+    ok(
+      await t.gql(
+        'mutation V($id: ID!, $code: String!) { mfaVerify(factorId: $id, code: $code) { accessToken } }',
+        { id: e.factorId, code: codeAt(e.secret, 1) },
+        challenged.accessToken,
+      ),
+      'mfaVerify',
+    );
+    const fresh = ok(await signInAs(s), 'signIn');
+    const codes = ok(await t.gql('mutation { mfaRegenerateRecoveryCodes }', {}, aal2), 'mfaRegenerateRecoveryCodes');
+    const passed = ok(
+      await t.gql(
+        'mutation R($code: String!) { mfaVerifyRecoveryCode(code: $code) { accessToken } }',
+        { code: codes[0] },
+        fresh.accessToken,
+      ),
+      'mfaVerifyRecoveryCode',
+    );
+    ok(
+      await t.gql('mutation U($id: ID!) { mfaUnenroll(factorId: $id) }', { id: e.factorId }, passed.accessToken),
+      'mfaUnenroll',
+    );
+    const rows = await rowsOf(s.userId);
+    expect(rows.map((r) => r.event)).toEqual([
+      'user.signed_up',
+      'mfa.factor_enrolled',
+      'mfa.factor_verified',
+      'mfa.recovery_codes_generated',
+      'mfa.recovery_codes_generated',
+      'user.signed_in',
+      'mfa.challenge_verified',
+      'user.signed_in',
+      'mfa.recovery_codes_generated',
+      'mfa.recovery_code_used',
+      'mfa.factor_removed',
+    ]);
+    expect(rows[2]!.detail).toMatchObject({ factorId: e.factorId, factorType: 'totp' });
+    expect(rows[3]!.detail).toEqual({ count: 10 });
+  });
+
+  it('records admin actions with the service role as actor', async () => {
+    const s = await signUp(t);
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    ok(
+      await t.gql(ADMIN_UPDATE, { id: s.userId, input: { bannedUntil: until, appMetadata: { plan: 'pro' } } }, service),
+      'adminUpdateUser',
+    );
+    ok(await t.gql(ADMIN_UPDATE, { id: s.userId, input: { bannedUntil: null } }, service), 'adminUpdateUser');
+    ok(await t.gql('mutation O($id: ID!) { adminSignOut(userId: $id) }', { id: s.userId }, service), 'adminSignOut');
+    ok(await t.gql('mutation D($id: ID!) { adminDeleteUser(id: $id) }', { id: s.userId }, service), 'adminDeleteUser');
+    const rows = (await rowsOf(s.userId)).slice(1);
+    expect(rows.map((r) => r.event)).toEqual([
+      'admin.user_updated',
+      'user.banned',
+      'admin.user_updated',
+      'user.unbanned',
+      'admin.user_signed_out',
+      'user.deleted',
+    ]);
+    for (const r of rows) expect(r).toMatchObject({ actor_kind: 'service_role', actor_id: null, user_id: s.userId });
+    expect(rows[0]!.detail).toEqual({ fields: ['appMetadata', 'bannedUntil'] });
+    expect(rows[1]!.detail).toEqual({ bannedUntil: until });
+  });
+});
+
+describe('transactions', () => {
+  it('leaves no row when the change rolls back after the audit insert (a failure at commit)', async () => {
+    const s = await signUp(t);
+    // A deferred trigger fails the sign-in's transaction at COMMIT, after every statement
+    // (the audit insert too) has run.
+    const fn = `audit_fail_${randomBytes(4).toString('hex')}`;
+    await t.admin.unsafe(`
+      create function public.${fn}() returns trigger language plpgsql as $$
+      begin if new.user_id = '${s.userId}' then raise exception 'forced failure'; end if; return new; end $$;
+      create constraint trigger ${fn} after insert on auth.sessions deferrable initially deferred
+        for each row execute function public.${fn}();`);
+    try {
+      const before = await eventsOf(s.userId);
+      const res = await signInAs(s);
+      expect(res.errors).toBeDefined();
+      expect(await eventsOf(s.userId)).toEqual(before);
+      const [n] = await t.admin<
+        { n: number }[]
+      >`select count(*)::int as n from auth.sessions where user_id = ${s.userId}`;
+      expect(n!.n).toBe(1);
+    } finally {
+      await t.admin.unsafe(`drop trigger ${fn} on auth.sessions; drop function public.${fn}();`);
+    }
+    // Without the trigger, the same sign-in commits with its row.
+    ok(await signInAs(s), 'signIn');
+    expect((await eventsOf(s.userId)).filter((e) => e === 'user.signed_in')).toHaveLength(1);
+  });
+
+  it('fails the change when its audit row cannot be written: no session without its entry', async () => {
+    const s = await signUp(t);
+    const fn = `audit_refuse_${randomBytes(4).toString('hex')}`;
+    await t.admin.unsafe(`
+      create function public.${fn}() returns trigger language plpgsql as $$
+      begin if new.user_id = '${s.userId}' then raise exception 'audit refused'; end if; return new; end $$;
+      create trigger ${fn} before insert on auth.audit_log for each row execute function public.${fn}();`);
+    try {
+      expect((await signInAs(s)).errors).toBeDefined();
+      expect((await t.gql(REFRESH, { token: s.refreshToken })).errors).toBeDefined();
+      const [n] = await t.admin<{ n: number; spent: number }[]>`
+        select (select count(*)::int from auth.sessions where user_id = ${s.userId}) as n,
+               (select count(*)::int from auth.refresh_tokens where user_id = ${s.userId} and spent_at is not null) as spent`;
+      expect(n).toEqual({ n: 1, spent: 0 });
+    } finally {
+      await t.admin.unsafe(`drop trigger ${fn} on auth.audit_log; drop function public.${fn}();`);
+    }
+    ok(await t.gql(REFRESH, { token: s.refreshToken }), 'refresh');
+  });
+});
+
+describe('secrets', () => {
+  it('never holds a password, token or hash', async () => {
+    const s = await signUp(t);
+    const signedIn = ok(await signInAs(s), 'signIn');
+    const refreshed = ok(await t.gql(REFRESH, { token: signedIn.refreshToken }), 'refresh');
+    expect(codeOf(await signInAs(s, 'a wrong guess of a password'))).toBe('INVALID_CREDENTIALS');
+    const e = ok(await t.gql('mutation { mfaEnroll { factorId secret } }', {}, refreshed.accessToken), 'mfaEnroll');
+    const hashes = await t.admin<{ h: string }[]>`
+      select encrypted_password as h from auth.users where id = ${s.userId}
+      union all select token_hash from auth.refresh_tokens where user_id = ${s.userId}
+      union all select secret from auth.mfa_factors where user_id = ${s.userId}`;
+    const secrets = [
+      PASSWORD,
+      'a wrong guess of a password',
+      s.accessToken,
+      s.refreshToken,
+      signedIn.accessToken,
+      signedIn.refreshToken,
+      refreshed.accessToken,
+      refreshed.refreshToken,
+      e.secret,
+      ...hashes.map((h) => h.h),
+    ];
+    const rows = await t.admin<{ text: string }[]>`select row_to_json(a)::text as text from auth.audit_log a`;
+    expect(rows.length).toBeGreaterThan(0);
+    for (const { text } of rows) for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+});
+
+describe('reading', () => {
+  it('shows a user their own events only, hiding who else acted and from where', async () => {
+    const a = await signUp(t);
+    const b = await signUp(t);
+    expect(codeOf(await signInAs(a, 'wrong'))).toBe('INVALID_CREDENTIALS');
+    ok(await t.gql(ADMIN_UPDATE, { id: a.userId, input: { appMetadata: { x: 1 } } }, service), 'adminUpdateUser');
+    const first = ok(await t.gql(MY_EVENTS, { first: 2 }, a.accessToken), 'me').securityEvents;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const rest = ok(
+      await t.gql(MY_EVENTS, { first: 10, after: first.pageInfo.endCursor }, a.accessToken),
+      'me',
+    ).securityEvents;
+    const nodes = [...first.edges, ...rest.edges].map((e: { node: Record<string, unknown> }) => e.node);
+    expect(nodes.map((n) => n.event)).toEqual(['admin.user_updated', 'user.sign_in_failed', 'user.signed_up']);
+    expect(nodes[0]).toMatchObject({ actorKind: 'service_role', ip: null, userAgent: null, detail: null });
+    expect(nodes[1]).toMatchObject({ actorKind: 'anonymous', ip: null, detail: null });
+    expect(nodes[2]).toMatchObject({ actorKind: 'user', detail: { method: 'password' } });
+    expect(nodes[2]!.ip).toContain('127.0.0.1');
+    const ids = new Set((await rowsOf(b.userId)).map((r) => r.id));
+    for (const n of nodes) expect(ids.has(n.id as string)).toBe(false);
+  });
+
+  it('refuses the log to anyone but the service role', async () => {
+    const a = await signUp(t);
+    expect(codeOf(await t.gql(AUDIT_LOG, {}, a.accessToken))).toBe('FORBIDDEN');
+    expect(codeOf(await t.gql(AUDIT_LOG, {}))).toBe('FORBIDDEN');
+  });
+
+  it('pages the service role through the log, filtered by user, events and time', async () => {
+    const s = await signUp(t);
+    for (let i = 0; i < 3; i++) ok(await signInAs(s), 'signIn');
+    const filter = { userId: s.userId, events: ['user.signed_in'] };
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let page = 0; page < 5; page++) {
+      type Page = { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
+      const res: Page = ok(await t.gql(AUDIT_LOG, { first: 2, after, filter }, service), 'auditLog');
+      seen.push(
+        ...res.edges.map((e) => {
+          expect(e.node).toMatchObject({ event: 'user.signed_in', userId: s.userId, actorId: s.userId });
+          return e.node.id;
+        }),
+      );
+      if (!res.pageInfo.hasNextPage) break;
+      after = res.pageInfo.endCursor;
+    }
+    const expected = (await rowsOf(s.userId))
+      .filter((r) => r.event === 'user.signed_in')
+      .map((r) => r.id)
+      .reverse();
+    expect(seen).toEqual(expected);
+    expect(seen).toHaveLength(3);
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    const none = ok(await t.gql(AUDIT_LOG, { filter: { userId: s.userId, since: future } }, service), 'auditLog');
+    expect(none.edges).toEqual([]);
+    const past = ok(await t.gql(AUDIT_LOG, { filter: { userId: s.userId, until: future } }, service), 'auditLog');
+    expect(past.edges).toHaveLength(4);
+    expect(codeOf(await t.gql(AUDIT_LOG, { filter: { events: ['no.such_event'] } }, service))).toBe('BAD_USER_INPUT');
+  });
+
+  it('is out of reach of anon and authenticated in SQL', async () => {
+    const s = await signUp(t);
+    const login = postgres(t.gateway.loginUrl, { max: 1, onnotice: () => {} });
+    try {
+      for (const role of ['anon', 'authenticated']) {
+        const attempt = (q: string) =>
+          login.begin(async (tx) => {
+            await tx`select set_config('request.jwt.claims', ${JSON.stringify({ sub: s.userId, role })}, true),
+                            set_config('role', ${role}, true)`;
+            return tx.unsafe(q);
+          });
+        await expect(attempt(`select * from auth.audit_log where user_id = '${s.userId}'`)).rejects.toMatchObject({
+          code: '42501',
+        });
+        await expect(
+          attempt(
+            `insert into auth.audit_log (actor_kind, user_id, event) values ('user', '${s.userId}', 'user.signed_in')`,
+          ),
+        ).rejects.toMatchObject({ code: '42501' });
+      }
+    } finally {
+      await login.end({ timeout: 5 });
+    }
+  });
+});
+
+describe('retention', () => {
+  it('deletes rows older than AUDIT_LOG_RETENTION_DAYS and keeps newer ones', async () => {
+    const s = await signUp(t);
+    await t.admin`update auth.audit_log set created_at = now() - interval '91 days' where user_id = ${s.userId}`;
+    ok(await signInAs(s), 'signIn');
+    const { auditRowsDeleted } = await t.gateway.maintenance.run();
+    expect(auditRowsDeleted).toBeGreaterThanOrEqual(1);
+    expect(await eventsOf(s.userId)).toEqual(['user.signed_in']);
+  });
+
+  it('keeps everything with 0', async () => {
+    const keep = await startGateway({ ...env, AUDIT_LOG_RETENTION_DAYS: '0' });
+    try {
+      const s = await signUp(keep);
+      await keep.admin`update auth.audit_log set created_at = now() - interval '5000 days' where user_id = ${s.userId}`;
+      expect((await keep.gateway.maintenance.run()).auditRowsDeleted).toBe(0);
+      const [n] = await keep.admin<
+        { n: number }[]
+      >`select count(*)::int as n from auth.audit_log where user_id = ${s.userId}`;
+      expect(n!.n).toBe(1);
+    } finally {
+      await keep.close();
+    }
+  });
+});
