@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CaughtMail, codesIn, linksIn, type MailCatcher, startMailCatcher } from '../../src/mail/catcher.js';
 import {
   codeOf,
+  email,
   type GqlResponse,
   PASSWORD,
   REFRESH,
@@ -453,5 +455,129 @@ describe('retention', () => {
     } finally {
       await keep.close();
     }
+  });
+});
+
+describe('mailed flows and anonymous users', () => {
+  let catcher: MailCatcher;
+  let m: TestGateway;
+  beforeAll(async () => {
+    catcher = await startMailCatcher();
+    m = await startGateway({
+      ...env,
+      SMTP_URL: catcher.url,
+      REQUIRE_EMAIL_CONFIRMATION: 'true',
+      ANONYMOUS_SIGN_IN: 'true',
+    });
+  });
+  afterAll(async () => {
+    await m?.close();
+    await catcher?.close();
+  });
+
+  const taken = new Set<CaughtMail>();
+  /** The next mail to `address` carrying a link with a token (notices carry none). */
+  const nextLink = async (address: string): Promise<string> => {
+    const withToken = (x: CaughtMail) => linksIn(x).find((l) => l.includes('token='));
+    const mail = await catcher.waitFor((x) => x.to.includes(address) && !taken.has(x) && withToken(x) !== undefined);
+    taken.add(mail);
+    return new URL(withToken(mail)!).searchParams.get('token')!;
+  };
+  const nextMail = async (address: string) => {
+    const mail = await catcher.waitFor((x) => x.to.includes(address) && !taken.has(x));
+    taken.add(mail);
+    return mail;
+  };
+  const events = async (userId: string) =>
+    (
+      await m.admin<Row[]>`select event, actor_kind, actor_id, detail from auth.audit_log
+                           where user_id = ${userId} order by created_at, id`
+    ).map((r) => ({ event: r.event, actor: r.actor_kind, method: r.detail.method ?? null }));
+
+  it('records confirmation, reset, email change, a magic-link sign-up and an anonymous sign-up, with no mailed secret', async () => {
+    const secrets: string[] = [];
+    const address = email('auditmail');
+    const reg = ok(
+      await m.gql('mutation R($input: SignUpInput!) { register(input: $input) { user { id } } }', {
+        input: { email: address, password: PASSWORD },
+      }),
+      'register',
+    );
+    const userId = reg.user.id as string;
+    const confirm = await nextLink(address);
+    secrets.push(confirm);
+    const verified = ok(
+      await m.gql('mutation V($token: String!) { verifyEmail(token: $token) { accessToken refreshToken } }', {
+        token: confirm,
+      }),
+      'verifyEmail',
+    );
+    ok(
+      await m.gql('mutation Q($email: String!) { requestPasswordReset(email: $email) }', { email: address }),
+      'requestPasswordReset',
+    );
+    const reset = await nextLink(address);
+    secrets.push(reset, 'a reset passphrase 9');
+    const afterReset = ok(
+      await m.gql(
+        'mutation P($token: String!, $password: String!) { resetPassword(token: $token, newPassword: $password) { accessToken refreshToken } }',
+        { token: reset, password: 'a reset passphrase 9' },
+      ),
+      'resetPassword',
+    );
+    const newAddress = email('auditnew');
+    ok(
+      await m.gql(
+        'mutation U($input: UpdateUserInput!) { updateUser(input: $input) { id } }',
+        { input: { email: newAddress, currentPassword: 'a reset passphrase 9' } },
+        afterReset.accessToken,
+      ),
+      'updateUser',
+    );
+    const CONFIRM = 'mutation C($token: String!) { confirmEmailChange(token: $token) { complete } }';
+    const proveNew = await nextLink(newAddress);
+    const approve = await nextLink(address);
+    secrets.push(proveNew, approve, verified.accessToken, verified.refreshToken, afterReset.refreshToken);
+    expect(ok(await m.gql(CONFIRM, { token: proveNew }), 'confirmEmailChange')).toEqual({ complete: false });
+    expect(ok(await m.gql(CONFIRM, { token: approve }), 'confirmEmailChange')).toEqual({ complete: true });
+    expect(await events(userId)).toEqual([
+      { event: 'user.signed_up', actor: 'user', method: 'password' },
+      { event: 'user.email_confirmed', actor: 'user', method: null },
+      { event: 'user.signed_in', actor: 'user', method: 'otp' },
+      { event: 'user.password_reset', actor: 'user', method: null },
+      { event: 'user.signed_in', actor: 'user', method: 'recovery' },
+      { event: 'user.email_change_requested', actor: 'user', method: null },
+      { event: 'user.email_changed', actor: 'user', method: null },
+    ]);
+
+    // A magic link's code to an address with no account makes the account when used.
+    const fresh = email('auditotp');
+    ok(
+      await m.gql('mutation O($email: String!) { signInWithOtp(email: $email, createUser: true) }', { email: fresh }),
+      'signInWithOtp',
+    );
+    const [code] = codesIn(await nextMail(fresh));
+    secrets.push(code!);
+    const viaCode = ok(
+      await m.gql(
+        'mutation V($email: String!, $code: String!) { verifyOtp(email: $email, code: $code) { user { id } } }',
+        {
+          email: fresh,
+          code,
+        },
+      ),
+      'verifyOtp',
+    );
+    expect(await events(viaCode.user.id)).toEqual([
+      { event: 'user.signed_up', actor: 'user', method: 'otp' },
+      { event: 'user.signed_in', actor: 'user', method: 'otp' },
+    ]);
+
+    const anon = ok(await m.gql('mutation { signInAnonymously { refreshToken user { id } } }'), 'signInAnonymously');
+    secrets.push(anon.refreshToken);
+    expect(await events(anon.user.id)).toEqual([{ event: 'user.signed_up', actor: 'user', method: 'anonymous' }]);
+
+    const rows = await m.admin<{ text: string }[]>`select row_to_json(a)::text as text from auth.audit_log a`;
+    for (const { text } of rows) for (const secret of secrets) expect(text).not.toContain(secret);
   });
 });
