@@ -269,28 +269,45 @@ describe('events', () => {
 });
 
 describe('transactions', () => {
+  /**
+   * Runs `fn` while a trigger raises for rows of `userId`; `trigger` is its definition with
+   * TRIGGER for its name ("trigger TRIGGER before insert on auth.x"). Dropped afterwards.
+   */
+  async function failingFor(userId: string, trigger: string, fn: () => Promise<void>): Promise<void> {
+    const name = `audit_fail_${randomBytes(4).toString('hex')}`;
+    const table = /on (auth\.\w+)/.exec(trigger)![1];
+    await t.admin.unsafe(`
+      create function public.${name}() returns trigger language plpgsql as $$
+      begin if new.user_id = '${userId}' then raise exception 'forced failure'; end if; return new; end $$;
+      create ${trigger.replace('TRIGGER', name)} for each row execute function public.${name}();`);
+    try {
+      await fn();
+    } finally {
+      await t.admin.unsafe(`drop trigger ${name} on ${table}; drop function public.${name}();`);
+    }
+  }
+
+  const countsOf = async (userId: string) =>
+    (
+      await t.admin<{ sessions: number; spent: number }[]>`
+        select (select count(*)::int from auth.sessions where user_id = ${userId}) as sessions,
+               (select count(*)::int from auth.refresh_tokens where user_id = ${userId} and spent_at is not null) as spent`
+    )[0];
+
   it('leaves no row when the change rolls back after the audit insert (a failure at commit)', async () => {
     const s = await signUp(t);
+    const before = await eventsOf(s.userId);
     // A deferred trigger fails the sign-in's transaction at COMMIT, after every statement
     // (the audit insert too) has run.
-    const fn = `audit_fail_${randomBytes(4).toString('hex')}`;
-    await t.admin.unsafe(`
-      create function public.${fn}() returns trigger language plpgsql as $$
-      begin if new.user_id = '${s.userId}' then raise exception 'forced failure'; end if; return new; end $$;
-      create constraint trigger ${fn} after insert on auth.sessions deferrable initially deferred
-        for each row execute function public.${fn}();`);
-    try {
-      const before = await eventsOf(s.userId);
-      const res = await signInAs(s);
-      expect(res.errors).toBeDefined();
-      expect(await eventsOf(s.userId)).toEqual(before);
-      const [n] = await t.admin<
-        { n: number }[]
-      >`select count(*)::int as n from auth.sessions where user_id = ${s.userId}`;
-      expect(n!.n).toBe(1);
-    } finally {
-      await t.admin.unsafe(`drop trigger ${fn} on auth.sessions; drop function public.${fn}();`);
-    }
+    await failingFor(
+      s.userId,
+      'constraint trigger TRIGGER after insert on auth.sessions deferrable initially deferred',
+      async () => {
+        expect((await signInAs(s)).errors).toBeDefined();
+      },
+    );
+    expect(await eventsOf(s.userId)).toEqual(before);
+    expect(await countsOf(s.userId)).toEqual({ sessions: 1, spent: 0 });
     // Without the trigger, the same sign-in commits with its row.
     ok(await signInAs(s), 'signIn');
     expect((await eventsOf(s.userId)).filter((e) => e === 'user.signed_in')).toHaveLength(1);
@@ -298,21 +315,11 @@ describe('transactions', () => {
 
   it('fails the change when its audit row cannot be written: no session without its entry', async () => {
     const s = await signUp(t);
-    const fn = `audit_refuse_${randomBytes(4).toString('hex')}`;
-    await t.admin.unsafe(`
-      create function public.${fn}() returns trigger language plpgsql as $$
-      begin if new.user_id = '${s.userId}' then raise exception 'audit refused'; end if; return new; end $$;
-      create trigger ${fn} before insert on auth.audit_log for each row execute function public.${fn}();`);
-    try {
+    await failingFor(s.userId, 'trigger TRIGGER before insert on auth.audit_log', async () => {
       expect((await signInAs(s)).errors).toBeDefined();
       expect((await t.gql(REFRESH, { token: s.refreshToken })).errors).toBeDefined();
-      const [n] = await t.admin<{ n: number; spent: number }[]>`
-        select (select count(*)::int from auth.sessions where user_id = ${s.userId}) as n,
-               (select count(*)::int from auth.refresh_tokens where user_id = ${s.userId} and spent_at is not null) as spent`;
-      expect(n).toEqual({ n: 1, spent: 0 });
-    } finally {
-      await t.admin.unsafe(`drop trigger ${fn} on auth.audit_log; drop function public.${fn}();`);
-    }
+    });
+    expect(await countsOf(s.userId)).toEqual({ sessions: 1, spent: 0 });
     ok(await t.gql(REFRESH, { token: s.refreshToken }), 'refresh');
   });
 });
