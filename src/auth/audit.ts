@@ -27,6 +27,7 @@ export const AUDIT_EVENTS = [
   'mfa.factor_enrolled',
   'mfa.factor_verified',
   'mfa.challenge_verified',
+  'mfa.challenge_failed',
   'mfa.factor_removed',
   'mfa.recovery_codes_generated',
   'mfa.recovery_code_used',
@@ -88,12 +89,20 @@ export type AuditEntry = {
 };
 
 /** The usual entry: the user acting on their own account from `client`. */
-export const byUser = (event: AuditEvent, userId: string, client?: ClientInfo | null, detail?: AuditDetail) =>
-  ({ event, userId, actor: { kind: 'user', id: userId }, client, detail }) satisfies AuditEntry;
+export const byUser = (
+  event: AuditEvent,
+  userId: string,
+  client?: ClientInfo | null,
+  detail?: AuditDetail,
+): AuditEntry => ({ event, userId, actor: { kind: 'user', id: userId }, client, detail });
 
 /** An operator's action on `userId` through the service role. */
-export const byService = (event: AuditEvent, userId: string, client?: ClientInfo | null, detail?: AuditDetail) =>
-  ({ event, userId, actor: { kind: 'service_role' }, client, detail }) satisfies AuditEntry;
+export const byService = (
+  event: AuditEvent,
+  userId: string,
+  client?: ClientInfo | null,
+  detail?: AuditDetail,
+): AuditEntry => ({ event, userId, actor: { kind: 'service_role' }, client, detail });
 
 function row(entry: AuditEntry, i: number): PgInsertValue<typeof auditLog> {
   const detail = entry.detail ?? {};
@@ -119,7 +128,7 @@ function row(entry: AuditEntry, i: number): PgInsertValue<typeof auditLog> {
  * which postgres.js pipelines on the one connection, so it costs no round trip of its own).
  * A rolled-back change then leaves no row, and a committed one always has its row.
  */
-export function auditStatement(db: Db | Tx, entries: AuditEntry | AuditEntry[]) {
+export function auditStatement(db: Db | Tx, entries: AuditEntry | AuditEntry[]): Promise<unknown> {
   const list = Array.isArray(entries) ? entries : [entries];
   return db.insert(auditLog).values(list.map((e, i) => row(e, i)));
 }

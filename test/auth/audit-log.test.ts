@@ -202,6 +202,11 @@ describe('events', () => {
     const aal2 = a.session.accessToken as string;
     ok(await t.gql('mutation { mfaRegenerateRecoveryCodes }', {}, aal2), 'mfaRegenerateRecoveryCodes');
     const challenged = ok(await signInAs(s), 'signIn');
+    const VERIFY = 'mutation V($id: ID!, $code: String!) { mfaVerify(factorId: $id, code: $code) { accessToken } }';
+    // Spent by the activation: a wrong code now.
+    expect(codeOf(await t.gql(VERIFY, { id: e.factorId, code: codeAt(e.secret) }, challenged.accessToken))).toBe(
+      'INVALID_CREDENTIALS',
+    );
     // The next step's code: the activation spent this one.
     ok(
       await t.gql(
@@ -233,6 +238,7 @@ describe('events', () => {
       'mfa.recovery_codes_generated',
       'mfa.recovery_codes_generated',
       'user.signed_in',
+      'mfa.challenge_failed',
       'mfa.challenge_verified',
       'user.signed_in',
       'mfa.recovery_codes_generated',
@@ -241,6 +247,10 @@ describe('events', () => {
     ]);
     expect(rows[2]!.detail).toMatchObject({ factorId: e.factorId, factorType: 'totp' });
     expect(rows[3]!.detail).toEqual({ count: 10 });
+    expect(rows[6]).toMatchObject({
+      actor_kind: 'user',
+      detail: { method: 'totp', factorId: e.factorId, reason: 'WRONG_CODE' },
+    });
   });
 
   it('records admin actions with the service role as actor', async () => {
@@ -565,16 +575,15 @@ describe('mailed flows and anonymous users', () => {
     );
     const [code] = codesIn(await nextMail(fresh));
     secrets.push(code!);
-    const viaCode = ok(
-      await m.gql(
-        'mutation V($email: String!, $code: String!) { verifyOtp(email: $email, code: $code) { user { id } } }',
-        {
-          email: fresh,
-          code,
-        },
-      ),
-      'verifyOtp',
-    );
+    const wrong = code === '000000' ? '111111' : '000000';
+    const VERIFY_OTP =
+      'mutation V($email: String!, $code: String!) { verifyOtp(email: $email, code: $code) { user { id } } }';
+    expect((await m.gql(VERIFY_OTP, { email: fresh, code: wrong })).errors).toBeDefined();
+    const failedOtp = await m.admin<Row[]>`
+      select * from auth.audit_log where event = 'user.sign_in_failed' and detail->>'method' = 'otp'`;
+    expect(failedOtp).toHaveLength(1);
+    expect(failedOtp[0]).toMatchObject({ user_id: null, actor_kind: 'anonymous', detail: { reason: 'WRONG_CODE' } });
+    const viaCode = ok(await m.gql(VERIFY_OTP, { email: fresh, code }), 'verifyOtp');
     expect(await events(viaCode.user.id)).toEqual([
       { event: 'user.signed_up', actor: 'user', method: 'otp' },
       { event: 'user.signed_in', actor: 'user', method: 'otp' },

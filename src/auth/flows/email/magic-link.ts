@@ -89,14 +89,23 @@ export async function verifyOtp(
     const expected = Buffer.from(token.codeHash, 'hex');
     const given = Buffer.from(codeHash(deps.serverKey, token.userId ?? token.email, code), 'hex');
     if (!timingSafeEqual(expected, given)) {
-      if (token.attempts + 1 >= config.mail.otpMaxAttempts) {
-        await tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, token.id));
-      } else {
-        await tx
-          .update(oneTimeTokens)
-          .set({ attempts: sql`${oneTimeTokens.attempts} + 1` })
-          .where(eq(oneTimeTokens.id, token.id));
-      }
+      // Recorded with the attempt count, in its transaction (pipelined with it).
+      const failed = auditStatement(tx, {
+        event: 'user.sign_in_failed',
+        userId: token.userId,
+        actor: { kind: 'anonymous' },
+        client,
+        detail: { method: 'otp', reason: 'WRONG_CODE' },
+      });
+      await Promise.all([
+        token.attempts + 1 >= config.mail.otpMaxAttempts
+          ? tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, token.id))
+          : tx
+              .update(oneTimeTokens)
+              .set({ attempts: sql`${oneTimeTokens.attempts} + 1` })
+              .where(eq(oneTimeTokens.id, token.id)),
+        failed,
+      ]);
       return { error: invalidCode() };
     }
     await tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, token.id));

@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
-import type { Tx } from '../../../db/client.js';
+import type { Db, Tx } from '../../../db/client.js';
 import {
   type MfaFactorRow,
   mfaFactors,
@@ -11,7 +11,7 @@ import {
 } from '../../../db/schema.js';
 import { isUuid } from '../../../shared/ids.js';
 import { aal2Required } from '../../assurance.js';
-import { type AuditDetail, type AuditEntry, type AuditEvent, byUser } from '../../audit.js';
+import { type AuditDetail, type AuditEntry, type AuditEvent, auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
 import type { Grant, Grants } from '../../grants.js';
@@ -30,6 +30,26 @@ export type MfaCaller = {
   ip: string | null;
   userAgent: string | null;
 };
+
+/**
+ * Runs a code check; a wrong code (its transaction rolled back) is recorded as
+ * mfa.challenge_failed in a statement of its own, so guesses at a factor show in the log.
+ */
+export async function recordingWrongCode<T>(
+  db: Db,
+  caller: MfaCaller,
+  detail: AuditDetail,
+  check: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'INVALID_CREDENTIALS') {
+      await auditStatement(db, mfaAudit(caller, 'mfa.challenge_failed', { ...detail, reason: 'WRONG_CODE' }));
+    }
+    throw err;
+  }
+}
 
 /** The caller acting on their own account, as the audit log records it. */
 export const mfaAudit = (caller: MfaCaller, event: AuditEvent, detail?: AuditDetail): AuditEntry =>
