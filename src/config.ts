@@ -171,6 +171,7 @@ const EnvSchema = z.object({
   ANONYMOUS_SIGN_IN: bool(false),
   ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
   ANONYMOUS_CLEANUP_INTERVAL_S: int(3600, 1),
+  AUDIT_LOG_RETENTION_DAYS: int(90, 0),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   // Read by loadApp (src/app-loader.ts) before the gateway's configuration; listed here so it
@@ -284,6 +285,8 @@ export type Config = {
   };
   mfaIssuer: string;
   anonymous: { enabled: boolean; maxAgeS: number; cleanupIntervalS: number };
+  /** Audit rows older than this many days are deleted by the maintenance job; 0 keeps them. */
+  auditLog: { retentionDays: number };
 };
 
 export type TrustedIssuer = z.infer<typeof TrustedIssuerSchema>;
@@ -440,6 +443,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAgeS: e.ANONYMOUS_USER_MAX_AGE_S,
       cleanupIntervalS: e.ANONYMOUS_CLEANUP_INTERVAL_S,
     },
+    auditLog: { retentionDays: e.AUDIT_LOG_RETENTION_DAYS },
   };
 }
 

@@ -96,7 +96,8 @@ builder.mutationFields((t) => ({
   signOut: t.withAuth({ signedIn: true }).boolean({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
     args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
-    resolve: (_root, args, ctx) => counted(ctx, 'signOut', () => ctx.auth.signOut(ctx.viewer, args.scope ?? 'LOCAL')),
+    resolve: (_root, args, ctx) =>
+      counted(ctx, 'signOut', () => ctx.auth.signOut(ctx.viewer, args.scope ?? 'LOCAL', ctx.client)),
   }),
 }));
 

@@ -1,5 +1,8 @@
 import type { Config } from '../../../config.js';
 import type { Db } from '../../../db/client.js';
+import type { AuditFilter } from '../../audit.js';
+import type { ClientInfo } from '../../model.js';
+import { listAuditLog } from './audit-log.js';
 import { deleteUser } from './delete-user.js';
 import { getUser } from './get-user.js';
 import { type ImportOptions, type ImportUser, importUsers } from './import-users.js';
@@ -18,9 +21,11 @@ export function createAdminService(db: Db, config: Config) {
   return {
     listUsers: (opts: ListUsersOptions) => listUsers(deps, opts),
     getUser: (id: string) => getUser(deps, id),
-    updateUser: (id: string, input: AdminUserUpdate) => updateUser(deps, id, input),
-    deleteUser: (id: string) => deleteUser(deps, id),
-    signOutUser: (userId: string) => signOutUser(deps, userId),
+    updateUser: (id: string, input: AdminUserUpdate, client?: ClientInfo) => updateUser(deps, id, input, client),
+    deleteUser: (id: string, client?: ClientInfo) => deleteUser(deps, id, client),
+    signOutUser: (userId: string, client?: ClientInfo) => signOutUser(deps, userId, client),
+    auditLog: (filter: AuditFilter, first: number, after: { createdAt: string; id: string } | null) =>
+      listAuditLog(deps, filter, first, after),
     /** `authgate users:import`: the operator's, not the API's. */
     importUsers: (rows: ImportUser[], opts: ImportOptions) => importUsers({ db, config }, rows, opts),
   };
