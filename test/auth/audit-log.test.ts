@@ -191,10 +191,12 @@ describe('events', () => {
   it('records MFA enroll, activation with recovery codes, challenge, regeneration and removal', async () => {
     const s = await signUp(t);
     const e = ok(await t.gql('mutation { mfaEnroll { factorId secret } }', {}, s.accessToken), 'mfaEnroll');
+    // Both codes read at one instant: a 30 s step that ends mid-test must not change them.
+    const [now, next] = [codeAt(e.secret), codeAt(e.secret, 1)];
     const a = ok(
       await t.gql(
         'mutation A($id: ID!, $code: String!) { mfaActivate(factorId: $id, code: $code) { session { accessToken } recoveryCodes } }',
-        { id: e.factorId, code: codeAt(e.secret) },
+        { id: e.factorId, code: now },
         s.accessToken,
       ),
       'mfaActivate',
@@ -204,14 +206,14 @@ describe('events', () => {
     const challenged = ok(await signInAs(s), 'signIn');
     const VERIFY = 'mutation V($id: ID!, $code: String!) { mfaVerify(factorId: $id, code: $code) { accessToken } }';
     // Spent by the activation: a wrong code now.
-    expect(codeOf(await t.gql(VERIFY, { id: e.factorId, code: codeAt(e.secret) }, challenged.accessToken))).toBe(
+    expect(codeOf(await t.gql(VERIFY, { id: e.factorId, code: now }, challenged.accessToken))).toBe(
       'INVALID_CREDENTIALS',
     );
     // The next step's code: the activation spent this one.
     ok(
       await t.gql(
         'mutation V($id: ID!, $code: String!) { mfaVerify(factorId: $id, code: $code) { accessToken } }',
-        { id: e.factorId, code: codeAt(e.secret, 1) },
+        { id: e.factorId, code: next },
         challenged.accessToken,
       ),
       'mfaVerify',
