@@ -367,8 +367,8 @@ export async function createGateway(
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      keys?.stop();
-      maintenance.stop();
+      // Key reloads, maintenance and the imported-hash watch: no timer outlives the pools.
+      authPath.stop();
       await email.idle();
       mailer.close();
       await pools.close();
