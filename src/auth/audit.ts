@@ -35,6 +35,7 @@ export const AUDIT_EVENTS = [
   'identity.unlinked',
   'admin.user_updated',
   'admin.user_signed_out',
+  'admin.user_imported',
 ] as const;
 
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];

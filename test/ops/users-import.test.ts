@@ -150,6 +150,12 @@ describe('authgate users:import', () => {
     expect(ids).toHaveLength(1);
     expect(ids[0]).toMatchObject({ provider: 'google', issuer: GOOGLE_ISSUER, provider_id: '109876543210987654321' });
     expect(ids[0]?.identity_data.name).toBe('Margaret, "Maggie" Hamilton');
+    // Each created user has its audit row, by the system (the operator's CLI), with no hash in it.
+    const audit = await t.admin<{ user_id: string; actor_kind: string; detail: { method: string } }[]>`
+      select user_id, actor_kind, detail from auth.audit_log where event = 'admin.user_imported'`;
+    expect(audit.map((a) => a.user_id).sort()).toEqual(rows.map((r) => r.id).sort());
+    expect(new Set(audit.map((a) => a.actor_kind))).toEqual(new Set(['system']));
+    expect(audit.find((a) => a.user_id === ADA)?.detail.method).toMatch(/^password:(bcrypt|argon2)$/);
     expect(
       (await t.admin`select raw_app_meta_data from auth.users where id = ${MARGARET}`)[0]?.raw_app_meta_data,
     ).toEqual({

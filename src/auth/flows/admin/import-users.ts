@@ -3,6 +3,7 @@ import type { Config } from '../../../config.js';
 import type { Tx } from '../../../db/client.js';
 import { identities, profiles, users } from '../../../db/schema.js';
 import { syncProviders } from '../../app-metadata.js';
+import { auditStatement } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import { checkHash } from '../../password-formats.js';
@@ -215,6 +216,14 @@ async function writeUser(tx: Tx, row: ImportUser, ctx: Ctx): Promise<Outcome> {
   await syncProviders(tx, row.id);
   await tx.insert(profiles).values({ id: row.id, ...(await profileOf(tx, userMetadata)) });
   if (confirmed && email !== null) await releasePendingClaims(tx, email, row.id);
+  // The operator's CLI, not a request: the actor is the system, and the row lives and dies
+  // with the user's own savepoint.
+  await auditStatement(tx, {
+    event: 'admin.user_imported',
+    userId: row.id,
+    actor: { kind: 'system' },
+    detail: { method: check?.ok ? `password:${check.kind}` : 'none' },
+  });
   return { kind: 'created', passwordDropped, identitiesSkipped };
 }
 
