@@ -13,6 +13,7 @@ import { createEmailFlows } from './flows/email/index.js';
 import { createIdentityService } from './flows/identities/index.js';
 import { createMfaService } from './flows/mfa/index.js';
 import { createOidcBroker } from './flows/oidc/index.js';
+import { createPasskeyService } from './flows/passkeys/index.js';
 import { createGrants } from './grants.js';
 import { type Maintenance, startMaintenance } from './maintenance.js';
 import { createPasswordHasher } from './password.js';
@@ -69,6 +70,7 @@ export async function createAuth(input: {
     email,
     identities: createIdentityService(deps),
     mfa: createMfaService(deps),
+    passkeys: createPasskeyService(deps),
     oidc: createOidcBroker(deps),
     admin: createAdminService(deps.db),
   };

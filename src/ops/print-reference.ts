@@ -100,6 +100,19 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
     code: 'SERVICE_UNAVAILABLE',
     when: 'a sign-in, refresh or other grant whose `ACCESS_TOKEN_HOOK` raised, timed out or returned claims it may not; nothing was issued, the log says why',
   },
+  PASSKEY_INVALID: {
+    code: 'INVALID_CREDENTIALS / BAD_USER_INPUT',
+    when: 'a passkey answer that does not verify: wrong challenge or origin, no user verification, unknown or another user’s passkey, counter gone back (`signInWithPasskey`, `verifyPasskey`: `INVALID_CREDENTIALS`; `registerPasskey`: `BAD_USER_INPUT`)',
+  },
+  PASSKEY_NOT_FOUND: { code: 'BAD_USER_INPUT', when: 'no such passkey of the caller (`extensions.field` `id`)' },
+  PASSKEY_ALREADY_REGISTERED: {
+    code: 'BAD_USER_INPUT',
+    when: '`registerPasskey` of a credential that is registered already',
+  },
+  CHALLENGE_EXPIRED: {
+    code: 'BAD_USER_INPUT',
+    when: 'a passkey answer whose options expired (5 minutes), were answered once already, or were never asked for by this session or flow',
+  },
 };
 
 /** A table cell: one line, pipes escaped. */

@@ -2,6 +2,7 @@ import type { Db } from '../../../db/client.js';
 import { deleteUser } from './delete-user.js';
 import { getUser } from './get-user.js';
 import { type ListUsersOptions, listUsers } from './list-users.js';
+import { deleteUserPasskey, listUserPasskeys } from './passkeys.js';
 import { signOutUser } from './sign-out-user.js';
 import { type AdminUserUpdate, updateUser } from './update-user.js';
 
@@ -19,5 +20,7 @@ export function createAdminService(db: Db) {
     updateUser: (id: string, input: AdminUserUpdate) => updateUser(deps, id, input),
     deleteUser: (id: string) => deleteUser(deps, id),
     signOutUser: (userId: string) => signOutUser(deps, userId),
+    listPasskeys: (userId: string) => listUserPasskeys(deps, userId),
+    deletePasskey: (userId: string, passkeyId: string) => deleteUserPasskey(deps, userId, passkeyId),
   };
 }
