@@ -71,6 +71,7 @@ builder.mutationFields((t) => {
     }),
     renamePasskey: native.field({
       type: Passkey,
+      description: "A new label (1-64 characters) for one of the caller's passkeys.",
       args: { id: t.arg.id({ required: true }), name: t.arg.string({ required: true }) },
       resolve: (_root, args, ctx) =>
         counted(ctx, 'renamePasskey', () => ctx.passkeys.rename(caller(ctx), String(args.id), args.name)),
