@@ -163,6 +163,11 @@ describe.skipIf(!CHROMIUM)('passkeys in headless Chromium with a virtual authent
     // The tokens work: the session is ours and live.
     const me = await t.gql('query { me { id } }', {}, payload.accessToken);
     expect(me.data?.me.id).toBe(user.userId);
+    // Its refresh token carries the session on at aal2.
+    const refreshed = await t.gql('mutation R($r: String!) { refresh(refreshToken: $r) { accessToken aal } }', {
+      r: payload.refreshToken,
+    });
+    expect(refreshed.data?.refresh.aal).toBe('aal2');
 
     // The same assertion again, same flow: the challenge was taken.
     const again = await t.gql(SIGNIN, { f: flowId, r: response });
