@@ -1,7 +1,11 @@
 // Passkey (WebAuthn) fields; the flows are in src/auth/flows/passkeys/, the guide docs/passkeys.md.
 
 import { badInput } from '../auth/errors.js';
-import type { PasskeyView, PasskeySignInOptions as SignInOptions } from '../auth/flows/passkeys/index.js';
+import type {
+  PasskeyView,
+  PasskeyRegistration as Registration,
+  PasskeySignInOptions as SignInOptions,
+} from '../auth/flows/passkeys/index.js';
 import { isUuid } from '../shared/ids.js';
 import { AuthPayload, counted } from './auth.js';
 import { builder } from './builder.js';
@@ -21,6 +25,16 @@ export const Passkey = builder.objectRef<PasskeyView>('Passkey').implement({
     backedUp: t.exposeBoolean('backedUp', { description: 'The authenticator said the key is backed up (synced).' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const PasskeyRegistration = builder.objectRef<Registration>('PasskeyRegistration').implement({
+  fields: (t) => ({
+    passkey: t.field({ type: Passkey, resolve: (r) => r.passkey }),
+    recoveryCodes: t.exposeStringList('recoveryCodes', {
+      description:
+        'When the user had no unspent recovery codes (a first factor), ten single-use codes, shown this once; else empty.',
+    }),
   }),
 });
 
@@ -60,7 +74,7 @@ builder.mutationFields((t) => {
         counted(ctx, 'passkeyRegistrationOptions', () => ctx.passkeys.registrationOptions(caller(ctx))),
     }),
     registerPasskey: native.field({
-      type: Passkey,
+      type: PasskeyRegistration,
       description: "Verifies the browser's new credential against this session's options and stores it.",
       args: {
         response: t.arg({ type: 'JSON', required: true, description: RESPONSE_DESCRIPTION }),

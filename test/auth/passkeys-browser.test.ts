@@ -16,7 +16,8 @@ import { codeOf, email, PASSWORD, signUp, startGateway, type TestGateway } from 
 const CHROMIUM = chromiumFor('passkeys in a browser');
 
 const REG_OPTIONS = 'mutation { passkeyRegistrationOptions }';
-const REGISTER = 'mutation R($r: JSON!, $n: String) { registerPasskey(response: $r, name: $n) { id name } }';
+const REGISTER =
+  'mutation R($r: JSON!, $n: String) { registerPasskey(response: $r, name: $n) { passkey { id name } recoveryCodes } }';
 const SIGNIN_OPTIONS = 'mutation { passkeySignInOptions { flowId options } }';
 const SIGNIN =
   'mutation S($f: ID!, $r: JSON!) { signInWithPasskey(flowId: $f, response: $r) { accessToken refreshToken aal mfaRequired user { id } } }';
@@ -145,8 +146,10 @@ describe.skipIf(!CHROMIUM)('passkeys in headless Chromium with a virtual authent
     const user = await signUp(t, undefined, email('pkbrowser'));
     const reg = await registerIn(b.page, user.accessToken, 'Laptop');
     expect(reg.errors).toBeUndefined();
-    expect(reg.data?.registerPasskey.name).toBe('Laptop');
-    const [row] = await t.admin`select user_id, counter from auth.passkeys where id = ${reg.data!.registerPasskey.id}`;
+    expect(reg.data?.registerPasskey.passkey.name).toBe('Laptop');
+    // The user's first factor: ten recovery codes, as with a first TOTP factor.
+    expect(reg.data?.registerPasskey.recoveryCodes).toHaveLength(10);
+    const [row] = await t.admin`select user_id from auth.passkeys where id = ${reg.data!.registerPasskey.passkey.id}`;
     expect(row?.user_id).toBe(user.userId);
 
     const { res, flowId, response } = await signInIn(b.page);

@@ -15,8 +15,19 @@ import {
   takeChallenge,
   userHandleOf,
 } from '../../webauthn.js';
-import { hasVerifiedFactor, liveSession, type MfaCaller, requireAal2 } from '../mfa/factor-session.js';
+import {
+  hasVerifiedFactor,
+  liveSession,
+  type MfaCaller,
+  replaceRecoveryCodes,
+  requireAal2,
+  unusedRecoveryCodes,
+} from '../mfa/factor-session.js';
+import type { MfaKeys } from '../mfa/keys.js';
 import { checkName, MAX_PASSKEYS, type PasskeyDeps, type PasskeyView, passkeysOf, toPasskeyView } from './shared.js';
+
+/** A stored passkey and, with the user's first factor, their recovery codes (as mfaActivate gives them). */
+export type PasskeyRegistration = { passkey: PasskeyView; recoveryCodes: string[] };
 
 /**
  * Options for navigator.credentials.create, bound to the caller's session. A discoverable
@@ -53,14 +64,15 @@ export async function registrationOptions(
 
 /**
  * The browser's answer to registrationOptions: verified against the session's challenge
- * (taken for good first), our origins and RP ID, with user verification; then stored.
+ * (taken for good first), our origins and RP ID, with user verification; then stored. The
+ * session keeps its aal: verifyPasskey (or a passkey sign-in) is what reaches aal2.
  */
 export async function registerPasskey(
-  deps: Pick<PasskeyDeps, 'db' | 'config'>,
+  deps: Pick<PasskeyDeps, 'db' | 'config'> & { keys: MfaKeys },
   caller: MfaCaller,
   rawResponse: unknown,
   rawName: string | null | undefined,
-): Promise<PasskeyView> {
+): Promise<PasskeyRegistration> {
   const name = checkName(rawName);
   const response = credentialJson<RegistrationResponseJSON>(rawResponse, 'BAD_USER_INPUT');
   const expectedChallenge = await takeChallenge(deps.db, 'registration', { sessionId: caller.sessionId });
@@ -101,7 +113,12 @@ export async function registerPasskey(
         })
         .returning();
       if (!row) throw new Error('passkey insert returned nothing');
-      return toPasskeyView(row);
+      // A passkey-only user who loses the device would be held at aal1 for good without these.
+      const recoveryCodes =
+        (await unusedRecoveryCodes(tx, caller.userId)) === 0
+          ? await replaceRecoveryCodes(deps.keys, tx, caller.userId)
+          : [];
+      return { passkey: toPasskeyView(row), recoveryCodes };
     });
   } catch (err) {
     if (isUniqueViolation(err, 'passkeys_credential_id_key')) {
