@@ -68,6 +68,6 @@ export function requireAal2IfEnrolled(state: CallerState, caller: Caller): void 
 }
 
 /** The session signed in (or passed a factor) within the last `windowS` seconds. */
-export function recentlyAuthenticated(state: CallerState, windowS: number): boolean {
+export function recentlyAuthenticated(state: Pick<CallerState, 'authenticatedAt'>, windowS: number): boolean {
   return state.authenticatedAt !== null && Date.now() / 1000 - state.authenticatedAt <= windowS;
 }

@@ -65,7 +65,7 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
   ANONYMOUS_DISABLED: { code: 'FORBIDDEN', when: '`signInAnonymously` with `ANONYMOUS_SIGN_IN` off' },
   REAUTHENTICATION_REQUIRED: {
     code: 'FORBIDDEN',
-    when: 'a new email or a first password without `currentPassword` and without a sign-in within `REAUTH_WINDOW_S`',
+    when: 'a new email or a first password without `currentPassword`, or a passkey registration, without a sign-in within `REAUTH_WINDOW_S`',
   },
   NATIVE_SESSION_REQUIRED: { code: 'FORBIDDEN', when: 'multi-factor fields called with a trusted issuer’s token' },
   IDENTITY_ALREADY_LINKED: {

@@ -144,6 +144,28 @@ describe('a passkey of one user', () => {
   });
 });
 
+describe('registering a passkey', () => {
+  it('needs a sign-in within REAUTH_WINDOW_S: a stolen access token alone plants no way in', async () => {
+    const u = await signUp(t);
+    const [row] = await t.admin`select id from auth.sessions where user_id = ${u.userId}`;
+    const sessionId = row!.id as string;
+    await t.admin`update auth.sessions set amr = jsonb_build_array(jsonb_build_object('method', 'password',
+                  'timestamp', extract(epoch from now())::bigint - 3600)) where id = ${sessionId}`;
+    const stale = await t.gql(REG_OPTIONS, {}, u.accessToken);
+    expect([codeOf(stale), reason(stale)]).toEqual(['FORBIDDEN', 'REAUTHENTICATION_REQUIRED']);
+    const [n] = await t.admin`select count(*)::int n from auth.passkey_challenges where session_id = ${sessionId}`;
+    expect(n?.n).toBe(0);
+    const fresh = (await t.gql(SIGN_IN, { input: { email: u.email, password: PASSWORD } })).data!.signIn
+      .accessToken as string;
+    const options = await t.gql(REG_OPTIONS, {}, fresh);
+    expect(options.errors).toBeUndefined();
+    expect(options.data?.passkeyRegistrationOptions.authenticatorSelection).toMatchObject({
+      residentKey: 'required',
+      userVerification: 'required',
+    });
+  });
+});
+
 describe('the admin passkey fields', () => {
   it('list and remove a user’s passkeys for the service role only', async () => {
     const owner = await signUp(t);

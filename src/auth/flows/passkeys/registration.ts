@@ -5,7 +5,9 @@ import {
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import { count, eq } from 'drizzle-orm';
+import type { SessionRow, UserRow } from '../../../db/schema.js';
 import { passkeys } from '../../../db/schema.js';
+import { reauthenticationRequired, recentlyAuthenticated } from '../../assurance.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import {
   CHALLENGE_TTL_S,
@@ -42,6 +44,7 @@ export async function registrationOptions(
   const { rpId, rpName } = deps.config.webauthn;
   return deps.db.transaction(async (tx) => {
     const { session, user } = await liveSession(tx, caller);
+    requireRecentSignIn(session, user, deps.config.reauthWindowS);
     if (await hasVerifiedFactor(tx, caller.userId)) requireAal2(caller, session);
     const existing = await passkeysOf(tx, caller.userId);
     if (existing.length >= MAX_PASSKEYS) throw tooMany();
@@ -95,7 +98,8 @@ export async function registerPasskey(
   try {
     return await deps.db.transaction(async (tx) => {
       // Checked again: the session may have been signed out, or a factor added, meanwhile.
-      const { session } = await liveSession(tx, caller);
+      const { session, user } = await liveSession(tx, caller);
+      requireRecentSignIn(session, user, deps.config.reauthWindowS);
       if (await hasVerifiedFactor(tx, caller.userId)) requireAal2(caller, session);
       const [n] = await tx.select({ n: count() }).from(passkeys).where(eq(passkeys.userId, caller.userId));
       if ((n?.n ?? 0) >= MAX_PASSKEYS) throw tooMany();
@@ -134,3 +138,14 @@ const tooMany = (): AuthError =>
   new AuthError('BAD_USER_INPUT', `A user has at most ${MAX_PASSKEYS} passkeys; remove one first.`, {
     reason: 'TOO_MANY_FACTORS',
   });
+
+/**
+ * A passkey signs in on its own, so adding one is adding a way in: it takes a session that
+ * signed in (or passed a factor) within REAUTH_WINDOW_S, as a new email does. Else an access
+ * token stolen hours later would plant a lasting credential. An anonymous user's session is
+ * its only credential: nothing to ask again.
+ */
+function requireRecentSignIn(session: SessionRow, user: UserRow, windowS: number): void {
+  const authenticatedAt = session.amr.length > 0 ? Math.max(...session.amr.map((a) => a.timestamp)) : null;
+  if (!user.isAnonymous && !recentlyAuthenticated({ authenticatedAt }, windowS)) throw reauthenticationRequired();
+}
