@@ -254,6 +254,29 @@ describe('passkey sign-in attempts', () => {
   });
 });
 
+describe('the passkey tables', () => {
+  it('force row level security, with a policy for the auth path alone, and grant requests nothing', async () => {
+    const tables = await t.admin`
+      select c.relname, c.relrowsecurity, c.relforcerowsecurity,
+             (select array_agg(distinct r) from pg_policies p, unnest(p.roles) r
+               where p.schemaname = 'auth' and p.tablename = c.relname) as roles,
+             has_table_privilege('authenticated', c.oid, 'select') as authenticated_reads,
+             has_table_privilege('anon', c.oid, 'select') as anon_reads
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'auth' and c.relname in ('passkeys', 'passkey_challenges') order by c.relname`;
+    expect(tables.map((r) => ({ ...r }))).toEqual(
+      ['passkey_challenges', 'passkeys'].map((relname) => ({
+        relname,
+        relrowsecurity: true,
+        relforcerowsecurity: true,
+        roles: ['authgate_auth'],
+        authenticated_reads: false,
+        anon_reads: false,
+      })),
+    );
+  });
+});
+
 describe('the relying party configuration', () => {
   it('defaults to PUBLIC_URL and refuses origins outside the RP ID', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).webauthn).toEqual({
