@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { decodeJwt } from 'jose';
 import type { CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -218,6 +219,49 @@ describe.skipIf(!CHROMIUM)('passkeys in headless Chromium with a virtual authent
     const claims = decodeJwt(stepped.data!.verifyPasskey.accessToken);
     expect((claims.amr as { method: string }[]).map((a) => a.method).sort()).toEqual(['passkey', 'password']);
     expect(claims.session_id).toBe(decodeJwt(aal1).session_id);
+  });
+
+  it('refuses a sign-in and a step-up from an origin WEBAUTHN_ORIGINS does not list', async () => {
+    const user = await signUp(t, undefined, email('pkelsewhere'));
+    expect((await registerIn(b.page, user.accessToken, 'Key')).errors).toBeUndefined();
+    const home = b.page.url();
+    // A look-alike page on the same RP ID (localhost) but another origin (port): the browser
+    // lets it use the passkey, and its origin is in what the authenticator signs.
+    const elsewhere = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>elsewhere</title>');
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => elsewhere.listen(port, '127.0.0.1', resolve));
+    const getThere = (options: unknown) =>
+      b.page.evaluate(async (o) => (window as unknown as { __pk: Pk }).__pk.get(o), options);
+    try {
+      await b.page.goto(`http://localhost:${port}/`, { waitUntil: 'load' });
+      await install(b.page);
+      const { flowId, options } = (await t.gql(SIGNIN_OPTIONS)).data!.passkeySignInOptions;
+      const signIn = await t.gql(SIGNIN, { f: flowId, r: await getThere(options) });
+      expect([codeOf(signIn), signIn.errors?.[0]?.extensions?.reason]).toEqual([
+        'INVALID_CREDENTIALS',
+        'PASSKEY_INVALID',
+      ]);
+
+      const aal1 = (
+        await t.gql('mutation S($input: SignInInput!) { signIn(input: $input) { accessToken } }', {
+          input: { email: user.email, password: PASSWORD },
+        })
+      ).data!.signIn.accessToken as string;
+      const stepOptions = (await t.gql(VERIFY_OPTIONS, {}, aal1)).data!.passkeyVerifyOptions;
+      const stepped = await t.gql(VERIFY, { r: await getThere(stepOptions) }, aal1);
+      expect([codeOf(stepped), stepped.errors?.[0]?.extensions?.reason]).toEqual([
+        'INVALID_CREDENTIALS',
+        'PASSKEY_INVALID',
+      ]);
+      const [session] = await t.admin`select aal from auth.sessions where id = ${decodeJwt(aal1).session_id as string}`;
+      expect(session?.aal).toBe('aal1');
+    } finally {
+      await b.page.goto(home, { waitUntil: 'load' });
+      await install(b.page);
+      await new Promise((resolve) => elsewhere.close(resolve));
+    }
   });
 
   it('refuses an assertion whose counter went back (a cloned authenticator)', async () => {
