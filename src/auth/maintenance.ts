@@ -1,7 +1,7 @@
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { authCodes, oidcFlows, oneTimeTokens, users } from '../db/schema.js';
+import { authCodes, oidcFlows, oneTimeTokens, passkeyChallenges, users } from '../db/schema.js';
 import type { Logger } from '../log.js';
 
 export type Maintenance = { run: () => Promise<{ anonymousUsersDeleted: number }>; stop: () => void };
@@ -25,6 +25,7 @@ export function startMaintenance(db: Db, config: Pick<Config, 'anonymous'>, log:
     await db.delete(oneTimeTokens).where(lt(oneTimeTokens.expiresAt, sql`now()`));
     await db.delete(oidcFlows).where(lt(oidcFlows.expiresAt, sql`now()`));
     await db.delete(authCodes).where(lt(authCodes.expiresAt, sql`now()`));
+    await db.delete(passkeyChallenges).where(lt(passkeyChallenges.expiresAt, sql`now()`));
     if (gone.length > 0) log.info({ anonymousUsersDeleted: gone.length }, 'anonymous users cleaned up');
     return { anonymousUsersDeleted: gone.length };
   };

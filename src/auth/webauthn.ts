@@ -31,8 +31,8 @@ export const hashChallenge = (challenge: string): string => createHash('sha256')
 
 /**
  * Stores a new challenge. A session keeps one outstanding challenge per kind: asking again
- * replaces it, so a page reloaded ten times leaves one row. Expired rows of anyone go too,
- * a few at a time, so the table holds only live ceremonies.
+ * replaces it, so a page reloaded ten times leaves one row. Expired rows go with the periodic
+ * clean-up (src/auth/maintenance.ts); until then they answer nothing.
  */
 export async function storeChallenge(
   db: Db | Tx,
@@ -40,9 +40,6 @@ export async function storeChallenge(
   challenge: string,
   sessionId: string | null,
 ): Promise<string> {
-  await db.execute(
-    sql`delete from auth.passkey_challenges where id in (select id from auth.passkey_challenges where expires_at < now() limit 100)`,
-  );
   if (sessionId !== null) {
     await db
       .delete(passkeyChallenges)

@@ -203,10 +203,17 @@ describe('passkey challenges', () => {
     expect([codeOf(second), reason(second)]).toEqual(['BAD_USER_INPUT', 'CHALLENGE_EXPIRED']);
   });
 
-  it('expire after their time', async () => {
+  it('expire after their time, and the periodic clean-up drops them', async () => {
     const { flowId } = (await t.gql(SIGNIN_OPTIONS)).data!.passkeySignInOptions;
+    const live = (await t.gql(SIGNIN_OPTIONS)).data!.passkeySignInOptions.flowId as string;
     await t.admin`update auth.passkey_challenges set expires_at = now() - interval '1 second' where id = ${flowId}`;
+    await t.gateway.maintenance.run();
+    const left = await t.admin`select id from auth.passkey_challenges where id in (${flowId}, ${live})`;
+    expect(left.map((r) => r.id)).toEqual([live]);
     expect(reason(await t.gql(SIGNIN, { f: flowId, r: fakeAssertion('abc') }))).toBe('CHALLENGE_EXPIRED');
+    // Expired but not yet cleaned up reads the same.
+    await t.admin`update auth.passkey_challenges set expires_at = now() - interval '1 second' where id = ${live}`;
+    expect(reason(await t.gql(SIGNIN, { f: live, r: fakeAssertion('abc') }))).toBe('CHALLENGE_EXPIRED');
   });
 
   it('are bound to the session that asked: another session of the same user has none to answer', async () => {
