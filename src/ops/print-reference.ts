@@ -86,8 +86,14 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
     code: 'BAD_USER_INPUT',
     when: '`mfaVerify` of a factor not yet activated (use `mfaActivate`)',
   },
-  NO_VERIFIED_FACTOR: { code: 'BAD_USER_INPUT', when: '`mfaRegenerateRecoveryCodes` without an active factor' },
-  TOO_MANY_FACTORS: { code: 'BAD_USER_INPUT', when: '`mfaEnroll` when the user already has the most factors allowed' },
+  NO_VERIFIED_FACTOR: {
+    code: 'BAD_USER_INPUT',
+    when: '`mfaRegenerateRecoveryCodes` without an active factor; `passkeyVerifyOptions` without a passkey',
+  },
+  TOO_MANY_FACTORS: {
+    code: 'BAD_USER_INPUT',
+    when: '`mfaEnroll` or `passkeyRegistrationOptions` when the user already has the most factors (10) or passkeys (20) allowed',
+  },
   PERSISTED_DOCUMENT_NOT_FOUND: {
     code: 'BAD_USER_INPUT',
     when: 'a document id the gateway’s `TRUSTED_DOCUMENTS` manifests do not hold',
