@@ -111,6 +111,10 @@ const EnvSchema = z.object({
     .optional(),
   ACCESS_TOKEN_HOOK_ROLES: z.string().optional(),
   ACCESS_TOKEN_HOOK_TIMEOUT_MS: int(2000, 1),
+  CAPTCHA_PROVIDER: z.enum(['turnstile', 'hcaptcha']).optional(),
+  CAPTCHA_SECRET: z.string().min(1).optional(),
+  CAPTCHA_VERIFY_URL: httpUrl.optional(),
+  CAPTCHA_TIMEOUT_MS: int(5000, 100),
   PG_SETTINGS_POSTGRAPHILE: bool(false),
 
   // The key that seals private signing keys in the database, kept outside it (docs/operations.md, "Keys at rest").
@@ -173,6 +177,7 @@ const EnvSchema = z.object({
   ANONYMOUS_SIGN_IN: bool(false),
   ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
   ANONYMOUS_CLEANUP_INTERVAL_S: int(3600, 1),
+  AUDIT_LOG_RETENTION_DAYS: int(90, 0),
   LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   // Read by loadApp (src/app-loader.ts) before the gateway's configuration; listed here so it
@@ -216,6 +221,11 @@ export type Config = {
    * besides authenticated (verify accepts exactly these too).
    */
   accessTokenHook: { schema: string; name: string; roles: string[]; timeoutMs: number } | null;
+  /**
+   * CAPTCHA on the flows bots target (sign-up, sign-in, anonymous sign-in, mailed links and
+   * codes): the provider's siteverify endpoint, called with the secret; null: off.
+   */
+  captcha: { provider: 'turnstile' | 'hcaptcha'; secret: string; verifyUrl: string; timeoutMs: number } | null;
   /** Also set PostGraphile's jwt.claims.<claim> settings beside request.jwt.claims. */
   postgraphileSettings: boolean;
   argon2: { memoryKiB: number; timeCost: number; parallelism: number; maxConcurrent: number };
@@ -283,6 +293,8 @@ export type Config = {
   /** The WebAuthn relying party: passkeys are bound to rpId, and accepted only from these origins. */
   webauthn: { rpId: string; rpName: string; origins: string[] };
   anonymous: { enabled: boolean; maxAgeS: number; cleanupIntervalS: number };
+  /** Audit rows older than this many days are deleted by the maintenance job; 0 keeps them. */
+  auditLog: { retentionDays: number };
 };
 
 export type TrustedIssuer = z.infer<typeof TrustedIssuerSchema>;
@@ -376,6 +388,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
     serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,
     accessTokenHook: accessTokenHook(e.ACCESS_TOKEN_HOOK, e.ACCESS_TOKEN_HOOK_ROLES, e.ACCESS_TOKEN_HOOK_TIMEOUT_MS),
+    captcha: captcha(e.CAPTCHA_PROVIDER, e.CAPTCHA_SECRET, e.CAPTCHA_VERIFY_URL, e.CAPTCHA_TIMEOUT_MS),
     postgraphileSettings: e.PG_SETTINGS_POSTGRAPHILE,
     argon2: {
       memoryKiB: e.ARGON2_MEMORY_KIB,
@@ -439,6 +452,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAgeS: e.ANONYMOUS_USER_MAX_AGE_S,
       cleanupIntervalS: e.ANONYMOUS_CLEANUP_INTERVAL_S,
     },
+    auditLog: { retentionDays: e.AUDIT_LOG_RETENTION_DAYS },
   };
 }
 
@@ -468,6 +482,37 @@ function accessTokenHook(
   }
   const [schema, name] = hook.split('.') as [string, string];
   return { schema, name, roles: allowed, timeoutMs };
+}
+
+/** The providers' documented siteverify endpoints. */
+const SITEVERIFY = {
+  turnstile: 'https://challenges.cloudflare.com/turnstile/v0/siteverify',
+  hcaptcha: 'https://api.hcaptcha.com/siteverify',
+} as const;
+
+/** CAPTCHA_*: all or nothing, and the secret travels over https except to this machine. */
+function captcha(
+  provider: 'turnstile' | 'hcaptcha' | undefined,
+  secret: string | undefined,
+  verifyUrl: string | undefined,
+  timeoutMs: number,
+): Config['captcha'] {
+  if (provider === undefined) {
+    if (secret !== undefined || verifyUrl !== undefined) {
+      throw new ConfigError('invalid CAPTCHA_PROVIDER: set it (turnstile or hcaptcha) beside CAPTCHA_SECRET');
+    }
+    return null;
+  }
+  if (secret === undefined) {
+    throw new ConfigError(`invalid CAPTCHA_SECRET: CAPTCHA_PROVIDER=${provider} needs the secret key of your site`);
+  }
+  const url = new URL(verifyUrl ?? SITEVERIFY[provider]);
+  if (url.protocol !== 'https:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw new ConfigError(
+      'invalid CAPTCHA_VERIFY_URL: the secret is sent to it, so it must be https (or this machine)',
+    );
+  }
+  return { provider, secret, verifyUrl: url.toString(), timeoutMs };
 }
 
 /**

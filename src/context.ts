@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { GraphQLError } from 'graphql';
 import type postgres from 'postgres';
 import type { AccessClaims, AccessTokens, Verified } from './auth/access-token.js';
+import type { Captcha } from './auth/captcha.js';
 import { AuthError, TokenRefused } from './auth/errors.js';
 import type { ExternalIdentity } from './auth/external.js';
 import type { AuthService } from './auth/flows/account/index.js';
@@ -55,6 +56,7 @@ export type Context = {
 /** The gateway's long-lived parts that resolvers reach through the context. */
 export type Services = {
   auth: AuthService;
+  captcha: Captcha;
   admin: AdminService;
   identities: IdentityService;
   oidc: OidcBroker;

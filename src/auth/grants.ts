@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { AccessClaims, AccessTokens } from './access-token.js';
 import { type AccessTokenHook, createAccessTokenHook } from './access-token-hook.js';
 import { enrolledSql } from './assurance.js';
+import { type AuditEntry, auditStatement, byUser } from './audit.js';
 import { AuthError, bannedError } from './errors.js';
 import { type AuthPayload, type ClientInfo, isBanned, toAuthPayload } from './model.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
@@ -42,12 +43,23 @@ export function createGrants(deps: {
   const hook: AccessTokenHook | null = config.accessTokenHook
     ? createAccessTokenHook(config.accessTokenHook, deps.log)
     : null;
-  /** What the payload needs from the database, read inside the use case's transaction. */
-  async function grant(tx: Tx, user: UserRow, session: SessionAuth, refreshToken: string): Promise<Grant> {
-    // Both reads go out together: on one connection postgres.js pipelines them.
+  /**
+   * What the payload needs from the database, read inside the use case's transaction, and
+   * the `audit` rows of the grant written there too.
+   */
+  async function grant(
+    tx: Tx,
+    user: UserRow,
+    session: SessionAuth,
+    refreshToken: string,
+    audit: AuditEntry[] = [],
+  ): Promise<Grant> {
+    // The reads and the audit insert go out together: on one connection postgres.js
+    // pipelines them, so the audit row costs no round trip of its own.
     const [[profile], [factor]] = await Promise.all([
       tx.select().from(profiles).where(eq(profiles.id, user.id)),
       session.aal === 'aal2' ? [] : tx.execute<{ enrolled: boolean }>(sql`select ${enrolledSql(user.id)} as enrolled`),
+      audit.length > 0 ? auditStatement(tx, audit) : null,
     ]);
     const built = tokens.claims({
       userId: user.id,
@@ -143,7 +155,8 @@ export function createGrants(deps: {
   /**
    * The end of every sign-in: stamps last_sign_in_at, refuses a banned user, starts a
    * session authenticated by `method` and reads what the payload needs. `missing` is the
-   * error when the user is gone (deleted meanwhile).
+   * error when the user is gone (deleted meanwhile). The audit log gets user.signed_in,
+   * after the `also` entries of the flow (user.password_reset, identity.linked…).
    */
   async function finishSignIn(
     tx: Tx,
@@ -151,13 +164,17 @@ export function createGrants(deps: {
     client: ClientInfo,
     method: string,
     missing: () => AuthError,
+    also: AuditEntry[] = [],
     aal: 'aal1' | 'aal2' = 'aal1',
   ): Promise<Grant> {
     const [user] = await tx.update(users).set({ lastSignInAt: sql`now()` }).where(eq(users.id, userId)).returning();
     if (!user) throw missing();
     if (isBanned(user)) throw bannedError();
     const { session, refreshToken } = await startSession(tx, user, client, method, aal);
-    return grant(tx, user, session, refreshToken);
+    return grant(tx, user, session, refreshToken, [
+      ...also,
+      byUser('user.signed_in', user.id, client, { method, sessionId: session.id }),
+    ]);
   }
 
   return { grant, issue, startSession, elevateSession, finishSignIn };

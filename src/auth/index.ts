@@ -4,6 +4,7 @@ import type { Provisioned } from '../db/migrate.js';
 import type { Logger } from '../log.js';
 import type { Mailer } from '../mail/mailer.js';
 import { type AccessTokens, createAccessTokens } from './access-token.js';
+import { createCaptcha } from './captcha.js';
 import type { AuthDeps } from './deps.js';
 import { createDiscovery } from './discovery.js';
 import { createExternalVerifier } from './external.js';
@@ -15,6 +16,7 @@ import { createMfaService } from './flows/mfa/index.js';
 import { createOidcBroker } from './flows/oidc/index.js';
 import { createPasskeyService } from './flows/passkeys/index.js';
 import { createGrants } from './grants.js';
+import { watchLegacyHashes } from './legacy-hashes.js';
 import { type Maintenance, startMaintenance } from './maintenance.js';
 import { createPasswordHasher } from './password.js';
 import { createQueue } from './queue.js';
@@ -43,6 +45,8 @@ export async function createAuth(input: {
       ? createKeyStore(pools.authSql, sealing, config.jwt.accessTtlS, config.jwt.keysReloadS)
       : undefined;
   await keys?.ready();
+  const legacy = watchLegacyHashes(pools.authSql, log);
+  await legacy.refresh();
   const discover = createDiscovery();
   const tokens: AccessTokens = createAccessTokens({
     mode: keys ? { alg: 'ES256', keys } : { alg: 'HS256', secret: config.jwt.secret ?? secrets.jwtSecret },
@@ -56,7 +60,7 @@ export async function createAuth(input: {
     config,
     tokens,
     grants: createGrants({ tokens, config, log }),
-    passwords: createPasswordHasher(config.argon2),
+    passwords: createPasswordHasher(config.argon2, legacy.present),
     limiter: createRateLimiter(pools.authSql, config.rateLimits, input.onLimited),
     mailer,
     queue: createQueue(log),
@@ -72,11 +76,12 @@ export async function createAuth(input: {
     mfa: createMfaService(deps),
     passkeys: createPasskeyService(deps),
     oidc: createOidcBroker(deps),
-    admin: createAdminService(deps.db),
+    admin: createAdminService(deps.db, config),
   };
   const maintenance: Maintenance = startMaintenance(deps.db, config, log);
   return {
     ...flows,
+    captcha: createCaptcha(config.captcha, log),
     keys,
     tokens,
     maintenance,
@@ -85,6 +90,7 @@ export async function createAuth(input: {
     stop: () => {
       keys?.stop();
       maintenance.stop();
+      legacy.stop();
     },
   };
 }

@@ -310,6 +310,42 @@ export const rateLimits = authSchema.table('rate_limits', {
   count: integer().notNull().default(0),
 });
 
+// One row per auth event (src/auth/audit.ts lists them), written in the transaction of the
+// change it records. user_id and actor_id are no foreign keys: the row of a deletion must
+// outlive the user it names, until retention (AUDIT_LOG_RETENTION_DAYS) takes it.
+export const auditLog = authSchema
+  .table(
+    'audit_log',
+    {
+      id: uuid().primaryKey().defaultRandom(),
+      // Who acted: the user (actor_id set), the service role, the gateway itself, or nobody
+      // known (a failed sign-in).
+      actorKind: text().notNull(),
+      actorId: uuid(),
+      // Whose account the event is about; null for a sign-in attempt at an unknown address.
+      userId: uuid(),
+      event: text().notNull(),
+      ip: text(),
+      userAgent: text(),
+      detail: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+      // Text mode: keyset cursors carry the full microsecond value. The clock, not now(): the
+      // rows of one transaction keep the order they were written in.
+      createdAt: timestamp({ withTimezone: true, mode: 'string' }).notNull().default(sql`clock_timestamp()`),
+    },
+    (t) => [
+      index('audit_log_user_id_created_at_id_idx').on(
+        t.userId,
+        t.createdAt.desc().nullsFirst(),
+        t.id.desc().nullsFirst(),
+      ),
+      index('audit_log_created_at_id_idx').on(t.createdAt, t.id),
+      check('audit_log_actor_kind', sql`${t.actorKind} in ('user', 'service_role', 'system', 'anonymous')`),
+      check('audit_log_event_format', sql`${t.event} ~ '^[a-z_]+\\.[a-z_]+$'`),
+      pgPolicy('audit_log_all_by_auth', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
+    ],
+  )
+  .enableRLS();
+
 const owner = sql`id = (select auth.uid())`;
 
 export const profiles = pgTable(
@@ -363,3 +399,4 @@ export type PasskeyChallengeRow = typeof passkeyChallenges.$inferSelect;
 export type IdentityRow = typeof identities.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type ProfileRow = typeof profiles.$inferSelect;
+export type AuditLogRow = typeof auditLog.$inferSelect;

@@ -60,17 +60,17 @@ builder.mutationFields((t) => {
       type: User,
       description: 'Service role only.',
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: AdminUpdateUserInput, required: true }) },
-      resolve: (_root, args, ctx) => ctx.admin.updateUser(userId(args.id), args.input),
+      resolve: (_root, args, ctx) => ctx.admin.updateUser(userId(args.id), args.input, ctx.client),
     }),
     adminDeleteUser: service.boolean({
       description: 'Service role only.',
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => ctx.admin.deleteUser(userId(args.id)),
+      resolve: (_root, args, ctx) => ctx.admin.deleteUser(userId(args.id), ctx.client),
     }),
     adminSignOut: service.boolean({
       description: 'Service role only. Ends every session of the user.',
       args: { userId: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => ctx.admin.signOutUser(userId(args.userId, 'userId')),
+      resolve: (_root, args, ctx) => ctx.admin.signOutUser(userId(args.userId, 'userId'), ctx.client),
     }),
   };
 });

@@ -65,24 +65,27 @@ builder.mutationFields((t) => ({
       'Creates a user with an email and a password (and profile fields in input.data) and signs them in: ' +
       'an access token and a refresh token. With REQUIRE_EMAIL_CONFIRMATION it is FORBIDDEN ' +
       '(reason EMAIL_CONFIRMATION_REQUIRED): use register.',
-    args: { input: t.arg({ type: SignUpInput, required: true }) },
-    resolve: (_root, { input }, ctx) => counted(ctx, 'signUp', () => ctx.auth.signUp(input, ctx.client)),
+    args: { input: t.arg({ type: SignUpInput, required: true }), captchaToken: t.arg.string(CAPTCHA_TOKEN) },
+    resolve: (_root, { input, captchaToken }, ctx) =>
+      counted(ctx, 'signUp', () => afterCaptcha(ctx, captchaToken, () => ctx.auth.signUp(input, ctx.client))),
   }),
   register: t.field({
     type: SignUpResult,
     description:
       'Sign-up that works whether or not emails must be confirmed first (REQUIRE_EMAIL_CONFIRMATION): ' +
       'without confirmation it is signUp; with it, the user is created, a link is mailed and no session starts.',
-    args: { input: t.arg({ type: SignUpInput, required: true }) },
-    resolve: (_root, { input }, ctx) => counted(ctx, 'register', () => ctx.auth.register(input, ctx.client)),
+    args: { input: t.arg({ type: SignUpInput, required: true }), captchaToken: t.arg.string(CAPTCHA_TOKEN) },
+    resolve: (_root, { input, captchaToken }, ctx) =>
+      counted(ctx, 'register', () => afterCaptcha(ctx, captchaToken, () => ctx.auth.register(input, ctx.client))),
   }),
   signIn: t.field({
     type: AuthPayload,
     description:
       'Signs in with an email and a password: an access token (send it as Authorization: Bearer) and a refresh ' +
       'token (spend it with refresh). With a verified factor the session is aal1 until mfaVerify.',
-    args: { input: t.arg({ type: SignInInput, required: true }) },
-    resolve: (_root, { input }, ctx) => counted(ctx, 'signIn', () => ctx.auth.signIn(input, ctx.client)),
+    args: { input: t.arg({ type: SignInInput, required: true }), captchaToken: t.arg.string(CAPTCHA_TOKEN) },
+    resolve: (_root, { input, captchaToken }, ctx) =>
+      counted(ctx, 'signIn', () => afterCaptcha(ctx, captchaToken, () => ctx.auth.signIn(input, ctx.client))),
   }),
   refresh: t.field({
     type: AuthPayload,
@@ -93,9 +96,27 @@ builder.mutationFields((t) => ({
   signOut: t.withAuth({ signedIn: true }).boolean({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
     args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
-    resolve: (_root, args, ctx) => counted(ctx, 'signOut', () => ctx.auth.signOut(ctx.viewer, args.scope ?? 'LOCAL')),
+    resolve: (_root, args, ctx) =>
+      counted(ctx, 'signOut', () => ctx.auth.signOut(ctx.viewer, args.scope ?? 'LOCAL', ctx.client)),
   }),
 }));
+
+/** The argument of the flows bots target; what the client's CAPTCHA widget returned. */
+export const CAPTCHA_TOKEN = {
+  description:
+    'The token of a solved CAPTCHA (Cloudflare Turnstile or hCaptcha). Required when the gateway runs with ' +
+    'CAPTCHA_PROVIDER (FORBIDDEN, reason CAPTCHA_FAILED without it); ignored otherwise.',
+} as const;
+
+/** Runs a flow bots target once the CAPTCHA, if the gateway requires one, is confirmed: before any other work. */
+export async function afterCaptcha<T>(
+  ctx: Context,
+  token: string | null | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await ctx.captcha.verify(token, ctx.client.ip);
+  return fn();
+}
 
 /** Runs an auth use case and counts its outcome (ok or the error code) in the metrics. */
 export async function counted<T>(ctx: Context, event: string, fn: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import type { EmailChangeStatus as Status } from '../auth/flows/email/index.js';
-import { AuthPayload, counted } from './auth.js';
+import { AuthPayload, afterCaptcha, CAPTCHA_TOKEN, counted } from './auth.js';
 import { builder } from './builder.js';
 
 const EmailChangeSide = builder.enumType('EmailChangeSide', {
@@ -39,15 +39,22 @@ builder.mutationFields((t) => ({
     description:
       'A new anonymous user (is_anonymous in its claims) with a session; ANONYMOUS_SIGN_IN must be on. ' +
       'updateUser with an email and a password later makes it permanent, data and all.',
-    args: { data: t.arg({ type: 'JSON', description: 'User metadata, as in signUp.' }) },
+    args: {
+      data: t.arg({ type: 'JSON', description: 'User metadata, as in signUp.' }),
+      captchaToken: t.arg.string(CAPTCHA_TOKEN),
+    },
     resolve: (_root, args, ctx) =>
-      counted(ctx, 'signInAnonymously', () => ctx.auth.signInAnonymously(args.data, ctx.client)),
+      counted(ctx, 'signInAnonymously', () =>
+        afterCaptcha(ctx, args.captchaToken, () => ctx.auth.signInAnonymously(args.data, ctx.client)),
+      ),
   }),
   resendConfirmation: t.boolean({
     description: 'Mails a new confirmation link to an unconfirmed address. True whether or not there is one.',
-    args: { email: t.arg.string({ required: true }) },
+    args: { email: t.arg.string({ required: true }), captchaToken: t.arg.string(CAPTCHA_TOKEN) },
     resolve: (_root, args, ctx) =>
-      counted(ctx, 'resendConfirmation', () => ctx.email.resendConfirmation(args.email, ctx.client)),
+      counted(ctx, 'resendConfirmation', () =>
+        afterCaptcha(ctx, args.captchaToken, () => ctx.email.resendConfirmation(args.email, ctx.client)),
+      ),
   }),
   verifyEmail: t.field({
     type: AuthPayload,
@@ -59,9 +66,11 @@ builder.mutationFields((t) => ({
   }),
   requestPasswordReset: t.boolean({
     description: 'Mails a recovery link if the address has an account. True either way.',
-    args: { email: t.arg.string({ required: true }) },
+    args: { email: t.arg.string({ required: true }), captchaToken: t.arg.string(CAPTCHA_TOKEN) },
     resolve: (_root, args, ctx) =>
-      counted(ctx, 'requestPasswordReset', () => ctx.email.requestPasswordReset(args.email, ctx.client)),
+      counted(ctx, 'requestPasswordReset', () =>
+        afterCaptcha(ctx, args.captchaToken, () => ctx.email.requestPasswordReset(args.email, ctx.client)),
+      ),
   }),
   resetPassword: t.field({
     type: AuthPayload,
@@ -77,9 +86,14 @@ builder.mutationFields((t) => ({
     args: {
       email: t.arg.string({ required: true }),
       createUser: t.arg.boolean({ defaultValue: false }),
+      captchaToken: t.arg.string(CAPTCHA_TOKEN),
     },
     resolve: (_root, args, ctx) =>
-      counted(ctx, 'signInWithOtp', () => ctx.email.signInWithOtp(args.email, args.createUser ?? false, ctx.client)),
+      counted(ctx, 'signInWithOtp', () =>
+        afterCaptcha(ctx, args.captchaToken, () =>
+          ctx.email.signInWithOtp(args.email, args.createUser ?? false, ctx.client),
+        ),
+      ),
   }),
   verifyMagicLink: t.field({
     type: AuthPayload,

@@ -74,7 +74,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => {
       const id = String(args.id);
       if (!isUuid(id)) return false;
-      return ctx.identities.unlink(ctx.viewer, id);
+      return ctx.identities.unlink(ctx.viewer, id, ctx.client);
     },
   }),
 }));

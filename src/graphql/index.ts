@@ -9,6 +9,7 @@ import './admin.js';
 import './identity.js';
 import './email.js';
 import './mfa.js';
+import './audit.js';
 import './passkeys.js';
 
 import type { GraphQLSchema } from 'graphql';

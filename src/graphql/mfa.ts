@@ -51,6 +51,7 @@ export function mfaCaller(ctx: NativeSessionContext): MfaCaller {
     sessionId: ctx.viewer.sessionId,
     claimAal: ctx.accessClaims?.aal ?? null,
     ip: ctx.client.ip,
+    userAgent: ctx.client.userAgent,
   };
 }
 

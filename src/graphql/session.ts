@@ -30,7 +30,7 @@ builder.mutationField('revokeSession', (t) =>
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => {
       if (!isUuid(args.id)) throw badInput('Not a session id.', 'id');
-      return ctx.auth.revokeSession(ctx.viewer.id, String(args.id));
+      return ctx.auth.revokeSession(ctx.viewer.id, String(args.id), ctx.client);
     },
   }),
 );

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printSchema } from 'graphql';
 import { loadApp } from '../app-loader.js';
@@ -21,6 +22,7 @@ import { describeFailure, describeUnreachable, errorLine, serve } from '../lifec
 import { runServer } from '../run.js';
 import { adminUrl, withAdminSql, withAuthPath } from './admin-db.js';
 import { DEFAULT_SCHEMAS, formatFindings, runDoctor } from './rls-doctor.js';
+import { type ExportFile, formatReport, type ProviderMap, readAuth0, readSupabase } from './users-import.js';
 
 type Command = {
   summary: string;
@@ -109,6 +111,40 @@ DATABASE_URL an embedded Postgres keeps its data in DATA_DIR (.data). NODE_ENV d
         console.log(`created ${created.user.id} ${created.user.email}${v.admin ? ' (admin)' : ''}`);
         return 0;
       }),
+  },
+  'users:import': {
+    summary: 'Import users from a Supabase or Auth0 export: ids, confirmation and password hashes kept.',
+    usage:
+      'authgate users:import --from supabase|auth0 --users FILE [--identities FILE] [--passwords FILE] [--provider FROM=TO,...] [--dry-run] [--strict] [--batch-size N]',
+    details: `Creates the users of an export (see docs/migrating.md for how to export):
+  --from supabase  --users: rows of auth.users as JSON, NDJSON or CSV (a header row);
+                   --identities: rows of auth.identities, same forms (optional)
+  --from auth0     --users: the user export job's NDJSON (or the bulk-import JSON);
+                   --passwords: the password hash export Auth0 support sends (optional)
+  --provider       renames providers: google-oauth2=google,github=gh; identities of a
+                   provider not configured here (OIDC_PROVIDERS, TRUSTED_ISSUERS) are skipped
+  --dry-run        report what would happen, write nothing
+  --strict         one transaction: any bad row writes nothing at all
+  --batch-size N   rows per transaction (default 500)
+
+Ids are kept (Auth0's become UUID v5s of theirs), so foreign keys still match. bcrypt
+($2a$/$2b$/$2y$, cost 10 or more) and argon2 (PHC) hashes are kept and become argon2id at
+the user's next sign-in; any other hash imports its user without a password. An address the
+source never confirmed stays unconfirmed. A user whose id is present already is left as it
+is, so a rerun changes nothing. Bad rows are reported with file and line, and skipped.
+
+Exit status: 0 all rows imported or present, 1 any row skipped, 2 usage problem.`,
+    options: {
+      from: { type: 'string' },
+      users: { type: 'string' },
+      identities: { type: 'string' },
+      passwords: { type: 'string' },
+      provider: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      strict: { type: 'boolean' },
+      'batch-size': { type: 'string' },
+    },
+    run: usersImport,
   },
   'users:ban': {
     summary: 'Ban a user (all tokens refused at the next request); --hours 0 lifts a ban.',
@@ -227,6 +263,45 @@ Exit status: 0 no error-level finding, 1 at least one, 2 usage or connection pro
 };
 
 class UsageError extends Error {}
+
+/** `authgate users:import`: reads every file first, so a file that cannot be read writes nothing. */
+async function usersImport(v: Values): Promise<number> {
+  const from = required(v, 'from');
+  if (from !== 'supabase' && from !== 'auth0') throw new UsageError('--from is supabase or auth0');
+  const file = (name: string): ExportFile | undefined => {
+    const path = v[name];
+    if (typeof path !== 'string') return undefined;
+    return { name: basename(path), text: readFileSync(path, 'utf8') };
+  };
+  const users = file('users');
+  if (!users) throw new UsageError('--users is required');
+  if (from === 'supabase' && v.passwords)
+    throw new UsageError('--passwords is for Auth0; Supabase rows carry their hash');
+  if (from === 'auth0' && v.identities) throw new UsageError('--identities is for Supabase; Auth0 rows carry theirs');
+  const batchSize = Number(v['batch-size'] ?? 500);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError('--batch-size must be a whole number ≥ 1');
+  const providers: ProviderMap = new Map();
+  for (const pair of typeof v.provider === 'string' ? v.provider.split(',') : []) {
+    const [a, b, ...rest] = pair.split('=').map((x) => x.trim());
+    if (!a || !b || rest.length > 0) throw new UsageError('--provider takes FROM=TO pairs separated by commas');
+    providers.set(a, b);
+  }
+  const read =
+    from === 'supabase'
+      ? readSupabase({ users, identities: file('identities') }, providers)
+      : readAuth0({ users, passwords: file('passwords') }, providers);
+  const dryRun = v['dry-run'] === true;
+  const strict = v.strict === true;
+  return withAuthPath(async (g) => {
+    // Under --strict a bad row anywhere means nothing is written: the database is not touched.
+    const rows = strict && read.problems.length > 0 ? [] : read.rows;
+    const report = await g.admin.importUsers(rows, { dryRun, strict, batchSize });
+    const bad = read.problems.length + report.errors.length + report.conflicts.length;
+    const unwritten = dryRun ? 'dry run' : strict && bad > 0 ? 'strict, and a row was bad' : null;
+    console.log(formatReport(read, report, unwritten));
+    return bad > 0 ? 1 : 0;
+  });
+}
 
 /**
  * `authgate doctor` checks the operator's own database, so DATABASE_URL and never the embedded

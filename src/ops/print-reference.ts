@@ -61,7 +61,10 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
     code: 'FORBIDDEN',
     when: '`signUp` with `REQUIRE_EMAIL_CONFIRMATION=true`; nothing is created, use `register`',
   },
-  CAPTCHA_FAILED: { code: '—', when: 'reserved by the contract; never answered today' },
+  CAPTCHA_FAILED: {
+    code: 'FORBIDDEN',
+    when: 'with `CAPTCHA_PROVIDER` set: signUp, register, signIn, signInAnonymously, requestPasswordReset, signInWithOtp or resendConfirmation without a `captchaToken`, or with one the provider refuses; nothing was done',
+  },
   ANONYMOUS_DISABLED: { code: 'FORBIDDEN', when: '`signInAnonymously` with `ANONYMOUS_SIGN_IN` off' },
   REAUTHENTICATION_REQUIRED: {
     code: 'FORBIDDEN',
@@ -118,6 +121,10 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
   CHALLENGE_EXPIRED: {
     code: 'BAD_USER_INPUT',
     when: 'a passkey answer whose options expired (5 minutes), were answered once already, or were never asked for by this session or flow',
+  },
+  CAPTCHA_UNAVAILABLE: {
+    code: 'SERVICE_UNAVAILABLE',
+    when: "the CAPTCHA provider's siteverify did not answer in `CAPTCHA_TIMEOUT_MS`, failed, or answered malformed: the request is refused (fails closed), the log says why",
   },
 };
 

@@ -140,6 +140,10 @@ describe('a trusted issuer’s access token', () => {
     expect([...ids][0]).toMatch(/^[0-9a-f-]{36}$/);
     const [row] = await t.admin`select count(*)::int as n from auth.identities where provider_id = ${sub}`;
     expect(row!.n).toBe(1);
+    // One sign-up in the audit log too: the requests that lost the race wrote none.
+    const audit = await t.admin<{ event: string; detail: Record<string, unknown> }[]>`
+      select event, detail from auth.audit_log where user_id = ${[...ids][0]!}`;
+    expect(audit).toEqual([{ event: 'user.signed_up', detail: { method: 'external', provider: 'clerk' } }]);
   });
 
   it('runs with our standard claims (our user id as sub, provider, amr), so the same policies apply', async () => {

@@ -633,6 +633,18 @@ describe('linking a provider to a signed-in user', () => {
     // The password still works.
     const signIn = await t.gql(SIGN_IN, { input: { email: owner.email, password: PASSWORD } });
     expect(signIn.data?.signIn.user.id).toBe(owner.userId);
+    // The audit log: the link (with its sign-in), the provider sign-in, the one unlink; the
+    // refused attempts changed nothing and left no row.
+    const audit = await t.admin<{ event: string; detail: Record<string, unknown> }[]>`
+      select event, detail from auth.audit_log where user_id = ${owner.userId} order by created_at, id`;
+    expect(audit.map((r) => [r.event, r.detail.method ?? null, r.detail.provider ?? null])).toEqual([
+      ['user.signed_up', 'password', null],
+      ['identity.linked', 'oauth', 'local'],
+      ['user.signed_in', 'oauth', null],
+      ['user.signed_in', 'oauth', null],
+      ['identity.unlinked', null, 'local'],
+      ['user.signed_in', 'password', null],
+    ]);
   });
 
   it('honours a PKCE challenge given to linkIdentity', async () => {

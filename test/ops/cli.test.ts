@@ -44,6 +44,7 @@ describe('npx authgate', () => {
       'users:create',
       'users:ban',
       'users:delete',
+      'users:import',
       'keys:rotate',
       'keys:service-role',
       'db:migrate',

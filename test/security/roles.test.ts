@@ -11,6 +11,7 @@ import { signUp, startGateway, type TestGateway } from '../helpers.js';
 // Every table of schema auth; a test below checks this list against the catalog, so a new
 // table cannot be left out of the checks.
 const AUTH_TABLES = [
+  'audit_log',
   'auth_codes',
   'identities',
   'mfa_factors',

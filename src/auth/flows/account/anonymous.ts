@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { profiles, users } from '../../../db/schema.js';
+import { byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import type { AuthPayload, ClientInfo } from '../../model.js';
@@ -35,7 +36,8 @@ export async function signInAnonymously(
       if (!user) throw new Error('user insert returned nothing');
       await tx.insert(profiles).values({ id: user.id, ...seed });
       const { session, refreshToken } = await grants.startSession(tx, user, client, 'anonymous');
-      return grants.grant(tx, user, session, refreshToken);
+      const audit = byUser('user.signed_up', user.id, client, { method: 'anonymous', sessionId: session.id });
+      return grants.grant(tx, user, session, refreshToken, [audit]);
     });
     return await grants.issue(granted);
   } catch (err) {

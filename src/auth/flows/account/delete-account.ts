@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { users } from '../../../db/schema.js';
 import type { Caller } from '../../assurance.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
 import type { ClientInfo } from '../../model.js';
@@ -23,6 +24,12 @@ export async function deleteAccount(
   await checkCurrentPassword(deps, user, password, client).catch((err: unknown) => {
     throw err instanceof AuthError && err.code === 'INVALID_CREDENTIALS' ? new AuthError('INVALID_CREDENTIALS') : err;
   });
-  await db.delete(users).where(eq(users.id, caller.id));
+  // The audit row has no foreign key to the user: it outlives the account, until retention.
+  await db.transaction((tx) =>
+    Promise.all([
+      tx.delete(users).where(eq(users.id, caller.id)),
+      auditStatement(tx, byUser('user.deleted', caller.id, client)),
+    ]),
+  );
   return true;
 }

@@ -5,6 +5,7 @@ import { deleteAccount } from './delete-account.js';
 import type { AccountDeps } from './deps.js';
 import { requireAal2ForCaller } from './reauthenticate.js';
 import { refresh } from './refresh.js';
+import { securityEvents } from './security-events.js';
 import { listSessions, revokeSession } from './sessions.js';
 import { signIn } from './sign-in.js';
 import { signOut } from './sign-out.js';
@@ -35,5 +36,6 @@ export function createAuthService(deps: AuthDeps & { email: EmailFlows }) {
     updateUser: bind(updateUser),
     signInAnonymously: bind(signInAnonymously),
     deleteAccount: bind(deleteAccount),
+    securityEvents: bind(securityEvents),
   };
 }

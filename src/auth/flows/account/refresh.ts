@@ -1,5 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { refreshTokens, sessions, users } from '../../../db/schema.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, bannedError } from '../../errors.js';
 import type { Amr } from '../../grants.js';
@@ -44,8 +45,18 @@ export async function refresh(
       for update of rt`);
     if (!row || row.expired || row.session_ended) return { error: new AuthError('INVALID_REFRESH_TOKEN') };
     if (row.spent && !row.within_reuse) {
-      // A spent token replayed after the interval: treat as theft, end the session.
-      await tx.delete(sessions).where(eq(sessions.id, row.session_id));
+      // A spent token replayed after the interval: treat as theft, end the session. The
+      // audit row goes out with the delete (pipelined): whoever presented it is unknown.
+      await Promise.all([
+        tx.delete(sessions).where(eq(sessions.id, row.session_id)),
+        auditStatement(tx, {
+          event: 'session.refresh_token_reused',
+          userId: row.user_id,
+          actor: { kind: 'system' },
+          client,
+          detail: { sessionId: row.session_id },
+        }),
+      ]);
       return { error: new AuthError('INVALID_REFRESH_TOKEN') };
     }
     // Minted before the session was raised (a second factor retires every earlier token,
@@ -75,7 +86,8 @@ export async function refresh(
     }
     // The session's aal and amr carry over: a refresh proves nothing new about the user.
     const session = { id: row.session_id, aal: row.aal, amr: row.amr };
-    return { granted: await grants.grant(tx, user, session, child) };
+    const audit = byUser('session.refreshed', user.id, client, { sessionId: row.session_id, replayed: row.spent });
+    return { granted: await grants.grant(tx, user, session, child, [audit]) };
   });
   // Returned, not thrown, so the revocation above commits.
   if ('error' in outcome) throw outcome.error;

@@ -1,7 +1,8 @@
 import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import { sessions } from '../../../db/schema.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
-import type { SessionView } from '../../model.js';
+import type { ClientInfo, SessionView } from '../../model.js';
 
 /** The user's live sessions, newest first. */
 export async function listSessions(
@@ -25,10 +26,19 @@ export async function listSessions(
 }
 
 /** Ends one of the caller's own sessions; false when it is not theirs or not there. */
-export async function revokeSession(deps: Pick<AuthDeps, 'db'>, userId: string, sessionId: string): Promise<boolean> {
-  const gone = await deps.db
-    .delete(sessions)
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
-    .returning({ id: sessions.id });
-  return gone.length > 0;
+export async function revokeSession(
+  deps: Pick<AuthDeps, 'db'>,
+  userId: string,
+  sessionId: string,
+  client: ClientInfo | null = null,
+): Promise<boolean> {
+  return deps.db.transaction(async (tx) => {
+    const gone = await tx
+      .delete(sessions)
+      .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)))
+      .returning({ id: sessions.id });
+    if (gone.length === 0) return false;
+    await auditStatement(tx, byUser('session.revoked', userId, client, { sessionId }));
+    return true;
+  });
 }

@@ -1,5 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { identities, profiles, users } from '../../../db/schema.js';
+import { auditStatement, byUser } from '../../audit.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import { type AuthPayload, type ClientInfo, type SignUpResult, toUserView } from '../../model.js';
 import { checkMetadata, checkPassword, normalizeEmail, profileSeed } from '../../validate.js';
@@ -62,14 +63,17 @@ export async function register(deps: AccountDeps, input: SignUpInput, client: Cl
         identityData: { sub: user.id, email },
         lastSignInAt: sql`now()`,
       });
-      await tx.insert(profiles).values({ id: user.id, ...seed });
+      const signedUp = byUser('user.signed_up', user.id, client, { method: 'password' });
       if (confirm) {
+        await Promise.all([tx.insert(profiles).values({ id: user.id, ...seed }), auditStatement(tx, signedUp)]);
         // No session until the mailed link comes back: the payload carries no tokens.
         const secret = await deps.email.issueToken(tx, user, 'confirmation', email);
         return { waiting: { user, secret } };
       }
+      await tx.insert(profiles).values({ id: user.id, ...seed });
       const { session, refreshToken } = await grants.startSession(tx, user, client, 'password');
-      return { granted: await grants.grant(tx, user, session, refreshToken) };
+      const audit = { ...signedUp, detail: { method: 'password', sessionId: session.id } };
+      return { granted: await grants.grant(tx, user, session, refreshToken, [audit]) };
     });
     if (outcome.waiting) {
       const { user, secret } = outcome.waiting;

@@ -2,6 +2,7 @@ import { and, eq, ne } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { sessions, users } from '../../../db/schema.js';
 import { type Caller, callerState, requireAal2IfEnrolled } from '../../assurance.js';
+import { type AuditEntry, auditStatement, byUser } from '../../audit.js';
 import { AuthError, badInput, isUniqueViolation } from '../../errors.js';
 import { type ClientInfo, toUserView, type UserView } from '../../model.js';
 import { checkMetadata, checkPassword, normalizeEmail } from '../../validate.js';
@@ -73,13 +74,17 @@ export async function updateUser(
           [updated] = await tx.select().from(users).where(eq(users.id, caller.id));
           if (!updated) throw new AuthError('UNAUTHENTICATED');
         }
+        const audit: AuditEntry[] = [];
+        if (set.email) audit.push(byUser('user.email_changed', updated.id, client));
         // A new password ends every other session: whoever held the old one is signed out.
         if (set.encryptedPassword) {
+          audit.push(byUser('user.password_changed', updated.id, client));
           const mine = eq(sessions.userId, updated.id);
           await tx
             .delete(sessions)
             .where(caller.sessionId === null ? mine : and(mine, ne(sessions.id, caller.sessionId)));
         }
+        if (audit.length > 0) await auditStatement(tx, audit);
         return updated;
       });
     } catch (err) {
@@ -88,6 +93,6 @@ export async function updateUser(
     }
     if (set.encryptedPassword && current.encryptedPassword !== null) deps.email.notify('password_changed', user.email);
   }
-  if (changesEmail && !emailNow) user = await deps.email.startEmailChange(user, newEmail);
+  if (changesEmail && !emailNow) user = await deps.email.startEmailChange(user, newEmail, client);
   return toUserView(user);
 }

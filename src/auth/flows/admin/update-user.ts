@@ -1,9 +1,10 @@
 import { eq, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { users } from '../../../db/schema.js';
+import { type AuditEntry, auditStatement, byService } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, badInput, isUniqueViolation } from '../../errors.js';
-import { toUserView, type UserView } from '../../model.js';
+import { type ClientInfo, toUserView, type UserView } from '../../model.js';
 import { checkMetadata } from '../../validate.js';
 import { releasePendingClaims } from '../address-proof.js';
 
@@ -11,7 +12,12 @@ import { releasePendingClaims } from '../address-proof.js';
 export type AdminUserUpdate = { appMetadata?: unknown; bannedUntil?: Date | null; emailConfirmed?: boolean | null };
 
 /** app_metadata keys are merged (a null value removes the key); it flows into the next tokens. */
-export async function updateUser(deps: Pick<AuthDeps, 'db'>, id: string, input: AdminUserUpdate): Promise<UserView> {
+export async function updateUser(
+  deps: Pick<AuthDeps, 'db'>,
+  id: string,
+  input: AdminUserUpdate,
+  client: ClientInfo | null = null,
+): Promise<UserView> {
   const { db } = deps;
   const [current] = await db.select().from(users).where(eq(users.id, id));
   if (!current) throw badInput('No user has this id.', 'id');
@@ -42,6 +48,7 @@ export async function updateUser(deps: Pick<AuthDeps, 'db'>, id: string, input: 
       const [user] = await tx.update(users).set(set).where(eq(users.id, id)).returning();
       if (!user) throw badInput('No user has this id.', 'id');
       if (vouched !== null) await releasePendingClaims(tx, vouched, id);
+      await auditStatement(tx, adminAudit(id, input, client));
       return user;
     });
     return toUserView(user);
@@ -49,4 +56,22 @@ export async function updateUser(deps: Pick<AuthDeps, 'db'>, id: string, input: 
     if (isUniqueViolation(err, 'users_email_key')) throw new AuthError('EMAIL_TAKEN');
     throw err;
   }
+}
+
+/** admin.user_updated naming the fields changed (never their values), and a ban or its end. */
+function adminAudit(id: string, input: AdminUserUpdate, client: ClientInfo | null): AuditEntry[] {
+  const fields = [
+    ...(input.appMetadata != null ? ['appMetadata'] : []),
+    ...(input.bannedUntil !== undefined ? ['bannedUntil'] : []),
+    ...(input.emailConfirmed != null ? ['emailConfirmed'] : []),
+  ];
+  const entries = [byService('admin.user_updated', id, client, { fields })];
+  if (input.bannedUntil !== undefined) {
+    entries.push(
+      input.bannedUntil === null || input.bannedUntil <= new Date()
+        ? byService('user.unbanned', id, client)
+        : byService('user.banned', id, client, { bannedUntil: input.bannedUntil.toISOString() }),
+    );
+  }
+  return entries;
 }

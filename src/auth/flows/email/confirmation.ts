@@ -1,6 +1,7 @@
 import { and, desc, eq, isNull, or, sql } from 'drizzle-orm';
 import type { Tx } from '../../../db/client.js';
 import { users } from '../../../db/schema.js';
+import { byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import type { AuthPayload, ClientInfo } from '../../model.js';
@@ -40,7 +41,9 @@ export async function verifyEmail(deps: AuthDeps, token: string, client: ClientI
   try {
     const granted = await db.transaction(async (tx) => {
       await confirmAddress(tx, userId, row.email);
-      return grants.finishSignIn(tx, userId, client, 'otp', invalidToken);
+      return grants.finishSignIn(tx, userId, client, 'otp', invalidToken, [
+        byUser('user.email_confirmed', userId, client),
+      ]);
     });
     return grants.issue(granted);
   } catch (err) {

@@ -1,5 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { identities, oneTimeTokens, type UserRow, users } from '../../../db/schema.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import type { ClientInfo } from '../../model.js';
@@ -23,7 +24,12 @@ export async function checkEmailChange(deps: AuthDeps, newEmail: string, client:
  * address also needs the current address's approval (SECURE_EMAIL_CHANGE, the default),
  * or at least tells it. The caller checked re-authentication, assurance and checkEmailChange.
  */
-export async function startEmailChange(deps: AuthDeps, user: UserRow, newEmail: string): Promise<UserRow> {
+export async function startEmailChange(
+  deps: AuthDeps,
+  user: UserRow,
+  newEmail: string,
+  client: ClientInfo | null = null,
+): Promise<UserRow> {
   const current = user.email;
   const needsApproval = current !== null && deps.config.mail.secureEmailChange;
   const { updated, links } = await deps.db.transaction(async (tx) => {
@@ -38,6 +44,7 @@ export async function startEmailChange(deps: AuthDeps, user: UserRow, newEmail: 
       .where(eq(users.id, user.id))
       .returning();
     if (!updated) throw new AuthError('UNAUTHENTICATED');
+    await auditStatement(tx, byUser('user.email_change_requested', user.id, client));
     // A first address is a confirmation; a change of address has its own links.
     if (current === null) {
       await tx
@@ -117,7 +124,10 @@ export async function confirmEmailChange(
         .where(and(eq(identities.userId, userId), eq(identities.provider, 'email')));
       // Links and codes mailed to the old address stop working with it.
       await tx.delete(oneTimeTokens).where(eq(oneTimeTokens.userId, userId));
-      await releasePendingClaims(tx, newEmail, userId);
+      await Promise.all([
+        releasePendingClaims(tx, newEmail, userId),
+        auditStatement(tx, byUser('user.email_changed', userId, client)),
+      ]);
       return { status: { complete: true, email: newEmail, awaiting: null }, old: user.email };
     });
     if (outcome.old !== undefined) notify(deps, 'email_changed', outcome.old, outcome.status.email);

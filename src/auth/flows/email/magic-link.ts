@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { and, desc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
 import type { Tx } from '../../../db/client.js';
 import { oneTimeTokens, profiles, users } from '../../../db/schema.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { isUniqueViolation } from '../../errors.js';
 import type { Grant } from '../../grants.js';
@@ -39,7 +40,7 @@ export async function verifyMagicLink(deps: AuthDeps, token: string, client: Cli
   const row = await consume(deps, token, ['magiclink']);
   try {
     return grants.issue(
-      await db.transaction(async (tx) => signInProven(deps, tx, await accountFor(tx, row), client, 'otp')),
+      await db.transaction(async (tx) => signInProven(deps, tx, await accountFor(tx, row, client), client, 'otp')),
     );
   } catch (err) {
     // Someone made the account in the same instant: the link is spent, ask again.
@@ -88,18 +89,27 @@ export async function verifyOtp(
     const expected = Buffer.from(token.codeHash, 'hex');
     const given = Buffer.from(codeHash(deps.serverKey, token.userId ?? token.email, code), 'hex');
     if (!timingSafeEqual(expected, given)) {
-      if (token.attempts + 1 >= config.mail.otpMaxAttempts) {
-        await tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, token.id));
-      } else {
-        await tx
-          .update(oneTimeTokens)
-          .set({ attempts: sql`${oneTimeTokens.attempts} + 1` })
-          .where(eq(oneTimeTokens.id, token.id));
-      }
+      // Recorded with the attempt count, in its transaction (pipelined with it).
+      const failed = auditStatement(tx, {
+        event: 'user.sign_in_failed',
+        userId: token.userId,
+        actor: { kind: 'anonymous' },
+        client,
+        detail: { method: 'otp', reason: 'WRONG_CODE' },
+      });
+      await Promise.all([
+        token.attempts + 1 >= config.mail.otpMaxAttempts
+          ? tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, token.id))
+          : tx
+              .update(oneTimeTokens)
+              .set({ attempts: sql`${oneTimeTokens.attempts} + 1` })
+              .where(eq(oneTimeTokens.id, token.id)),
+        failed,
+      ]);
       return { error: invalidCode() };
     }
     await tx.delete(oneTimeTokens).where(eq(oneTimeTokens.id, token.id));
-    return { granted: await signInProven(deps, tx, await accountFor(tx, token), client, 'otp') };
+    return { granted: await signInProven(deps, tx, await accountFor(tx, token, client), client, 'otp') };
   });
   // Returned, not thrown, so the attempt count commits.
   if ('error' in outcome) throw outcome.error;
@@ -110,7 +120,11 @@ export async function verifyOtp(
  * The account of a used link or code: its own, or for a pending magic link the account of
  * that address, made now (the mail reached its owner) unless someone made it meanwhile.
  */
-export async function accountFor(tx: Tx, row: { userId: string | null; email: string }): Promise<string> {
+export async function accountFor(
+  tx: Tx,
+  row: { userId: string | null; email: string },
+  client: ClientInfo,
+): Promise<string> {
   if (row.userId !== null) return row.userId;
   const [existing] = await tx.select({ id: users.id }).from(users).where(eq(users.email, row.email));
   if (existing) return existing.id;
@@ -120,7 +134,10 @@ export async function accountFor(tx: Tx, row: { userId: string | null; email: st
     .returning();
   if (!created) throw new Error('user insert returned nothing');
   await ensureEmailIdentity(tx, created, row.email);
-  await tx.insert(profiles).values({ id: created.id });
+  await Promise.all([
+    tx.insert(profiles).values({ id: created.id }),
+    auditStatement(tx, byUser('user.signed_up', created.id, client, { method: 'otp' })),
+  ]);
   return created.id;
 }
 

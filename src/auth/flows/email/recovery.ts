@@ -1,5 +1,6 @@
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { oneTimeTokens, sessions, users } from '../../../db/schema.js';
+import { byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { type AuthPayload, type ClientInfo, isBanned } from '../../model.js';
 import { consumeInOrder, emailSendChecks } from '../../rate-limit.js';
@@ -64,7 +65,9 @@ export async function resetPassword(
     if (!user) throw invalidToken();
     await tx.delete(sessions).where(eq(sessions.userId, user.id));
     await ensureEmailIdentity(tx, user, row.email);
-    return grants.finishSignIn(tx, user.id, client, 'recovery', invalidToken);
+    return grants.finishSignIn(tx, user.id, client, 'recovery', invalidToken, [
+      byUser('user.password_reset', user.id, client),
+    ]);
   });
   notify(deps, 'password_changed', row.email);
   return grants.issue(granted);

@@ -3,6 +3,7 @@ import type { Config } from '../../../config.js';
 import type { Db, Tx } from '../../../db/client.js';
 import { authCodes, identities, users } from '../../../db/schema.js';
 import { syncProviders } from '../../app-metadata.js';
+import { type AuditEntry, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
 import type { AuthPayload, ClientInfo } from '../../model.js';
@@ -53,9 +54,11 @@ export async function exchangeCode(
   };
   const granted = await db.transaction(async (tx) => {
     await lockIdentity(tx, vouched.issuer, vouched.providerId);
-    const userId = await userFor(tx, deps.config, row.linkUserId, vouched);
+    const { userId, event } = await userFor(tx, deps.config, row.linkUserId, vouched);
+    const audit: AuditEntry[] =
+      event === null ? [] : [byUser(event, userId, client, { method: 'oauth', provider: vouched.provider })];
     // A user deleted meanwhile reads as a spent code; a banned one is refused.
-    return grants.finishSignIn(tx, userId, client, 'oauth', invalid);
+    return grants.finishSignIn(tx, userId, client, 'oauth', invalid, audit);
   });
   return grants.issue(granted);
 }
@@ -77,13 +80,16 @@ async function spendCode(db: Db, input: { code: string; codeVerifier?: string | 
   return row;
 }
 
-/** The user the identity signs in: its owner, the link's user, an email's holder, or a new one. */
+/**
+ * The user the identity signs in: its owner, the link's user, an email's holder, or a new
+ * one; and what the audit log records beside the sign-in (a link or a sign-up), if anything.
+ */
 async function userFor(
   tx: Tx,
   config: Pick<Config, 'oidc'>,
   linkUserId: string | null,
   vouched: Vouched,
-): Promise<string> {
+): Promise<{ userId: string; event: 'identity.linked' | 'user.signed_up' | null }> {
   const existing = await findIdentity(tx, vouched.issuer, vouched.providerId);
   if (existing && linkUserId !== null && existing.userId !== linkUserId) {
     throw new AuthError('FORBIDDEN', 'This identity belongs to another account.', {
@@ -95,12 +101,12 @@ async function userFor(
       .update(identities)
       .set({ identityData: vouched.identityData, lastSignInAt: sql`now()`, updatedAt: sql`now()` })
       .where(eq(identities.id, existing.id));
-    return existing.userId;
+    return { userId: existing.userId, event: null };
   }
   if (linkUserId !== null) {
     const [target] = await tx.select().from(users).where(eq(users.id, linkUserId));
     if (!target) throw new AuthError('UNAUTHENTICATED');
-    return (await addIdentity(tx, target, vouched)).id;
+    return { userId: (await addIdentity(tx, target, vouched)).id, event: 'identity.linked' };
   }
   const [holder] = vouched.email === null ? [] : await tx.select().from(users).where(eq(users.email, vouched.email));
   if (holder) {
@@ -117,9 +123,10 @@ async function userFor(
     // whoever made it (and set a password) loses it to the prover (proveAddress).
     const identityId = await insertIdentity(tx, holder.id, vouched);
     await proveAddress(tx, holder.id, { identityId });
-    return (await syncProviders(tx, holder.id)).id;
+    return { userId: (await syncProviders(tx, holder.id)).id, event: 'identity.linked' };
   }
   // An unverified email is kept in the identity only: as the account's email it
   // would lock the real owner out of signing up.
-  return (await createUser(tx, { ...vouched, email: vouched.emailVerified ? vouched.email : null })).id;
+  const created = await createUser(tx, { ...vouched, email: vouched.emailVerified ? vouched.email : null });
+  return { userId: created.id, event: 'user.signed_up' };
 }

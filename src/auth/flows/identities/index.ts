@@ -28,7 +28,7 @@ export function createIdentityService(deps: AuthDeps) {
       client: ClientInfo,
     ): Promise<AuthPayload> => exchangeCode(deps, input, viewer, client),
     list: (userId: string) => listIdentities(deps, userId),
-    unlink: (caller: Caller, identityId: string): Promise<boolean> =>
-      unlinkIdentity(deps, externalCache, caller, identityId),
+    unlink: (caller: Caller, identityId: string, client?: ClientInfo): Promise<boolean> =>
+      unlinkIdentity(deps, externalCache, caller, identityId, client),
   };
 }

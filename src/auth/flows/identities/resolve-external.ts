@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { users } from '../../../db/schema.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import type { ExternalIdentity } from '../../external.js';
 import { createUser, findIdentity, lockIdentity, providerEmail } from './provider-users.js';
@@ -65,7 +66,7 @@ export async function resolveExternal(
       const [u] = await tx.select().from(users).where(eq(users.id, found.userId));
       if (u) return u;
     }
-    return createUser(tx, {
+    const created = await createUser(tx, {
       provider: ext.provider,
       issuer: ext.issuer,
       providerId: ext.subject,
@@ -76,6 +77,13 @@ export async function resolveExternal(
       emailVerified: ext.emailVerified === true,
       identityData: { sub: ext.subject, iss: ext.issuer, email: ext.email, email_verified: ext.emailVerified },
     });
+    // First sight of the subject: the account is made now. The request's client is not
+    // known down here (this runs while its token is checked), so the row has no address.
+    await auditStatement(
+      tx,
+      byUser('user.signed_up', created.id, null, { method: 'external', provider: ext.provider }),
+    );
+    return created;
   });
   const view: ExternalUser = {
     id: user.id,

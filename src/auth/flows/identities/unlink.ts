@@ -2,8 +2,10 @@ import { eq } from 'drizzle-orm';
 import { identities, users } from '../../../db/schema.js';
 import { syncProviders } from '../../app-metadata.js';
 import { type Caller, callerState, requireAal2IfEnrolled } from '../../assurance.js';
+import { auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
+import type { ClientInfo } from '../../model.js';
 import type { ExternalCache } from './resolve-external.js';
 
 /**
@@ -16,6 +18,7 @@ export async function unlinkIdentity(
   cache: Pick<ExternalCache, 'forgetUser'>,
   caller: Caller,
   identityId: string,
+  client: ClientInfo | null = null,
 ): Promise<boolean> {
   const userId = caller.id;
   return deps.db.transaction(async (tx) => {
@@ -27,7 +30,10 @@ export async function unlinkIdentity(
     if (rows.length === 1) {
       throw new AuthError('FORBIDDEN', 'The last way to sign in cannot be unlinked.', { reason: 'LAST_IDENTITY' });
     }
-    await tx.delete(identities).where(eq(identities.id, target.id));
+    await Promise.all([
+      tx.delete(identities).where(eq(identities.id, target.id)),
+      auditStatement(tx, byUser('identity.unlinked', userId, client, { provider: target.provider })),
+    ]);
     if (target.provider === 'email') {
       await tx.update(users).set({ encryptedPassword: null }).where(eq(users.id, userId));
     }

@@ -11,6 +11,7 @@ import {
   liveSession,
   type MfaCaller,
   type MfaDeps,
+  mfaAudit,
   ownFactor,
   replaceRecoveryCodes,
   requireAal2,
@@ -52,7 +53,12 @@ export async function activate(
       (await unusedRecoveryCodes(tx, caller.userId)) === 0
         ? await replaceRecoveryCodes(deps.keys, tx, caller.userId)
         : [];
-    return { granted: await elevate(deps.grants, tx, session, user, 'totp'), recoveryCodes };
+    const factorDetail = { factorId: factor.id, factorType: factor.factorType, sessionId: session.id };
+    const audit = [mfaAudit(caller, 'mfa.factor_verified', factorDetail)];
+    if (recoveryCodes.length > 0) {
+      audit.push(mfaAudit(caller, 'mfa.recovery_codes_generated', { count: recoveryCodes.length }));
+    }
+    return { granted: await elevate(deps.grants, tx, session, user, 'totp', audit), recoveryCodes };
   });
   return { session: await deps.grants.issue(outcome.granted), recoveryCodes: outcome.recoveryCodes };
 }

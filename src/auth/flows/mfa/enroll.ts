@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import { mfaFactors } from '../../../db/schema.js';
+import { auditStatement } from '../../audit.js';
 import {
   hasVerifiedFactor,
   liveSession,
   type MfaCaller,
   type MfaDeps,
   makeRoom,
+  mfaAudit,
   requireAal2,
 } from './factor-session.js';
 import { aadOf } from './keys.js';
@@ -32,14 +34,17 @@ export async function enroll(
     const { session, user } = await liveSession(tx, caller);
     if (await hasVerifiedFactor(tx, caller.userId)) requireAal2(caller, session);
     await makeRoom(tx, caller.userId);
-    await tx.insert(mfaFactors).values({
-      id: factorId,
-      userId: caller.userId,
-      factorType: 'totp',
-      friendlyName,
-      status: 'unverified',
-      secret: deps.keys.box.seal(Buffer.from(secret.bytes), aadOf(caller.userId, factorId)),
-    });
+    await Promise.all([
+      tx.insert(mfaFactors).values({
+        id: factorId,
+        userId: caller.userId,
+        factorType: 'totp',
+        friendlyName,
+        status: 'unverified',
+        secret: deps.keys.box.seal(Buffer.from(secret.bytes), aadOf(caller.userId, factorId)),
+      }),
+      auditStatement(tx, mfaAudit(caller, 'mfa.factor_enrolled', { factorId, factorType: 'totp' })),
+    ]);
     return user;
   });
   const uri = new TOTP({

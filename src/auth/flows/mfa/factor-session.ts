@@ -1,5 +1,5 @@
 import { and, asc, count, eq, gt, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
-import type { Tx } from '../../../db/client.js';
+import type { Db, Tx } from '../../../db/client.js';
 import {
   type MfaFactorRow,
   mfaFactors,
@@ -11,6 +11,7 @@ import {
 } from '../../../db/schema.js';
 import { isUuid } from '../../../shared/ids.js';
 import { aal2Required, enrolledSql } from '../../assurance.js';
+import { type AuditDetail, type AuditEntry, type AuditEvent, auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
 import type { Grant, Grants } from '../../grants.js';
@@ -22,7 +23,37 @@ import { matchingStep, newRecoveryCode, RECOVERY_CODES } from './totp.js';
 // check, the caller's factors and recovery codes, and the step up to aal2.
 
 /** Who asks: a user of ours with a session of ours, and the aal its access token claims. */
-export type MfaCaller = { userId: string; sessionId: string; claimAal: 'aal1' | 'aal2' | null; ip: string | null };
+export type MfaCaller = {
+  userId: string;
+  sessionId: string;
+  claimAal: 'aal1' | 'aal2' | null;
+  ip: string | null;
+  userAgent: string | null;
+};
+
+/**
+ * Runs a code check; a wrong code (its transaction rolled back) is recorded as
+ * mfa.challenge_failed in a statement of its own, so guesses at a factor show in the log.
+ */
+export async function recordingWrongCode<T>(
+  db: Db,
+  caller: MfaCaller,
+  detail: AuditDetail,
+  check: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (err instanceof AuthError && err.code === 'INVALID_CREDENTIALS') {
+      await auditStatement(db, mfaAudit(caller, 'mfa.challenge_failed', { ...detail, reason: 'WRONG_CODE' }));
+    }
+    throw err;
+  }
+}
+
+/** The caller acting on their own account, as the audit log records it. */
+export const mfaAudit = (caller: MfaCaller, event: AuditEvent, detail?: AuditDetail): AuditEntry =>
+  byUser(event, caller.userId, caller, detail);
 
 /** What the MFA flows may use: the auth deps they need and the keys derived once for them. */
 export type MfaDeps = Pick<AuthDeps, 'db' | 'config' | 'grants' | 'limiter'> & { keys: MfaKeys };
@@ -144,16 +175,20 @@ export async function isStale(tx: Tx, factorId: string): Promise<boolean> {
   return row !== undefined;
 }
 
-/** The session passed a second factor: aal2, a fresh refresh token, the payload's data. */
+/**
+ * The session passed a second factor: aal2, a fresh refresh token, the payload's data, and
+ * the `audit` rows, written with the payload's reads.
+ */
 export async function elevate(
   grants: Grants,
   tx: Tx,
   session: SessionRow,
   user: UserRow,
   method: string,
+  audit: AuditEntry[],
 ): Promise<Grant> {
   const elevated = await grants.elevateSession(tx, session, method);
-  return grants.grant(tx, user, elevated.session, elevated.refreshToken);
+  return grants.grant(tx, user, elevated.session, elevated.refreshToken, audit);
 }
 
 /** The rate limit of code guesses (per user and per client), counted before any database work. */

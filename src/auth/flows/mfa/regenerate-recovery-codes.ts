@@ -1,9 +1,11 @@
+import { auditStatement } from '../../audit.js';
 import { AuthError } from '../../errors.js';
 import {
   hasVerifiedFactor,
   liveSession,
   type MfaCaller,
   type MfaDeps,
+  mfaAudit,
   replaceRecoveryCodes,
   requireAal2,
 } from './factor-session.js';
@@ -21,6 +23,8 @@ export async function regenerateRecoveryCodes(
         reason: 'NO_VERIFIED_FACTOR',
       });
     }
-    return replaceRecoveryCodes(deps.keys, tx, caller.userId);
+    const codes = await replaceRecoveryCodes(deps.keys, tx, caller.userId);
+    await auditStatement(tx, mfaAudit(caller, 'mfa.recovery_codes_generated', { count: codes.length }));
+    return codes;
   });
 }

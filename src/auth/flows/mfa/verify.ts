@@ -6,7 +6,9 @@ import {
   liveSession,
   type MfaCaller,
   type MfaDeps,
+  mfaAudit,
   ownFactor,
+  recordingWrongCode,
   spendCode,
 } from './factor-session.js';
 import { checkTotpCode } from './totp.js';
@@ -20,16 +22,24 @@ export async function verify(
 ): Promise<AuthPayload> {
   const code = checkTotpCode(rawCode);
   await countAttempt(deps, caller);
-  const granted = await deps.db.transaction(async (tx) => {
-    const { session, user } = await liveSession(tx, caller);
-    const factor = await ownFactor(tx, caller.userId, factorId);
-    if (factor.status !== 'verified') {
-      throw new AuthError('BAD_USER_INPUT', 'This factor is not active yet; use mfaActivate.', {
-        reason: 'FACTOR_NOT_VERIFIED',
+  const check = { method: 'totp', factorId };
+  const granted = await recordingWrongCode(deps.db, caller, check, () =>
+    deps.db.transaction(async (tx) => {
+      const { session, user } = await liveSession(tx, caller);
+      const factor = await ownFactor(tx, caller.userId, factorId);
+      if (factor.status !== 'verified') {
+        throw new AuthError('BAD_USER_INPUT', 'This factor is not active yet; use mfaActivate.', {
+          reason: 'FACTOR_NOT_VERIFIED',
+        });
+      }
+      await spendCode(deps.keys, tx, factor, code);
+      const audit = mfaAudit(caller, 'mfa.challenge_verified', {
+        method: 'totp',
+        factorId: factor.id,
+        sessionId: session.id,
       });
-    }
-    await spendCode(deps.keys, tx, factor, code);
-    return elevate(deps.grants, tx, session, user, 'totp');
-  });
+      return elevate(deps.grants, tx, session, user, 'totp', [audit]);
+    }),
+  );
   return deps.grants.issue(granted);
 }

@@ -67,7 +67,7 @@ export async function signInWithPasskey(
   const newCounter = await verifyAssertion(deps.config.webauthn, response, expectedChallenge, passkey);
   const granted = await deps.db.transaction(async (tx) => {
     await recordUse(tx, passkey, newCounter);
-    return deps.grants.finishSignIn(tx, passkey.userId, client, 'passkey', () => passkeyInvalid(), 'aal2');
+    return deps.grants.finishSignIn(tx, passkey.userId, client, 'passkey', () => passkeyInvalid(), [], 'aal2');
   });
   return deps.grants.issue(granted);
 }

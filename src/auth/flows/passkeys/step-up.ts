@@ -57,7 +57,7 @@ export async function verifyPasskey(deps: PasskeyDeps, caller: MfaCaller, rawRes
   const granted = await deps.db.transaction(async (tx) => {
     const { session, user } = await liveSession(tx, caller);
     await recordUse(tx, passkey, newCounter);
-    return elevate(deps.grants, tx, session, user, 'passkey');
+    return elevate(deps.grants, tx, session, user, 'passkey', []);
   });
   return deps.grants.issue(granted);
 }
