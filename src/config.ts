@@ -168,6 +168,12 @@ const EnvSchema = z.object({
   REAUTH_WINDOW_S: int(600, 0),
   SECURE_EMAIL_CHANGE: bool(true),
   MFA_ISSUER: z.string().min(1).max(64).default('authgate'),
+  WEBAUTHN_RP_ID: z
+    .string()
+    .regex(/^[a-z0-9.-]{1,253}$/, 'a host name (no scheme, port or path)')
+    .optional(),
+  WEBAUTHN_RP_NAME: z.string().min(1).max(64).optional(),
+  WEBAUTHN_ORIGINS: z.string().optional(),
   ANONYMOUS_SIGN_IN: bool(false),
   ANONYMOUS_USER_MAX_AGE_S: int(30 * 24 * 3600, 60),
   ANONYMOUS_CLEANUP_INTERVAL_S: int(3600, 1),
@@ -284,6 +290,8 @@ export type Config = {
     otpMaxAttempts: number;
   };
   mfaIssuer: string;
+  /** The WebAuthn relying party: passkeys are bound to rpId, and accepted only from these origins. */
+  webauthn: { rpId: string; rpName: string; origins: string[] };
   anonymous: { enabled: boolean; maxAgeS: number; cleanupIntervalS: number };
   /** Audit rows older than this many days are deleted by the maintenance job; 0 keeps them. */
   auditLog: { retentionDays: number };
@@ -438,6 +446,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       otpMaxAttempts: e.EMAIL_OTP_MAX_ATTEMPTS,
     },
     mfaIssuer: e.MFA_ISSUER,
+    webauthn: webauthnConfig(e, publicUrl),
     anonymous: {
       enabled: e.ANONYMOUS_SIGN_IN,
       maxAgeS: e.ANONYMOUS_USER_MAX_AGE_S,
@@ -539,4 +548,37 @@ function corsOrigins(value: string | undefined, nodeEnv: string): string[] | nul
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/**
+ * Unset, the relying party is the public URL's host and the origin its own: a passkey made on
+ * http://localhost:4000 works there. An origin must be the RP ID's host or a subdomain of it,
+ * else browsers refuse the ceremony: that is checked here, at start-up, not by a user's failure.
+ */
+function webauthnConfig(
+  e: { WEBAUTHN_RP_ID?: string; WEBAUTHN_RP_NAME?: string; WEBAUTHN_ORIGINS?: string; MFA_ISSUER: string },
+  publicUrl: string,
+): Config['webauthn'] {
+  const rpId = e.WEBAUTHN_RP_ID ?? new URL(publicUrl).hostname;
+  const origins = (e.WEBAUTHN_ORIGINS ?? new URL(publicUrl).origin)
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => {
+      let url: URL;
+      try {
+        url = new URL(o);
+      } catch {
+        throw new ConfigError('invalid WEBAUTHN_ORIGINS: a comma-separated list of origins (https://app.example.com)');
+      }
+      if (!/^https?:$/.test(url.protocol) || url.origin !== o.replace(/\/+$/, '')) {
+        throw new ConfigError('invalid WEBAUTHN_ORIGINS: each entry is an origin alone (scheme, host, port)');
+      }
+      if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`)) {
+        throw new ConfigError('invalid WEBAUTHN_ORIGINS: every origin must be WEBAUTHN_RP_ID or a subdomain of it');
+      }
+      return url.origin;
+    });
+  if (origins.length === 0) throw new ConfigError('invalid WEBAUTHN_ORIGINS: at least one origin');
+  return { rpId, rpName: e.WEBAUTHN_RP_NAME ?? e.MFA_ISSUER, origins };
 }

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { AuthError } from './errors.js';
 
@@ -19,6 +19,15 @@ export type CallerState = {
   authenticatedAt: number | null;
 };
 
+/**
+ * "MFA on": a verified TOTP factor or a registered passkey. A passkey proves possession with
+ * user verification, so it gates what TOTP gates: once a user has one, account changes need
+ * an aal2 session (a passkey sign-in, verifyPasskey, or a TOTP or recovery code).
+ */
+export const enrolledSql = (userId: string): SQL => sql`(
+    exists (select 1 from auth.mfa_factors f where f.user_id = ${userId}::uuid and f.status = 'verified')
+    or exists (select 1 from auth.passkeys p where p.user_id = ${userId}::uuid))`;
+
 export const aal2Required = (): AuthError =>
   new AuthError('FORBIDDEN', 'This needs a session that passed its second factor (mfaVerify).', {
     reason: 'AAL2_REQUIRED',
@@ -37,7 +46,7 @@ export async function callerState(db: Db | Tx, caller: Caller): Promise<CallerSt
     session_aal: 'aal1' | 'aal2' | null;
     auth_at: number | null;
   }>(sql`
-    select exists (select 1 from auth.mfa_factors f where f.user_id = ${caller.id} and f.status = 'verified') as enrolled,
+    select ${enrolledSql(caller.id)} as enrolled,
            s.aal as session_aal,
            (select max((a ->> 'timestamp')::bigint) from jsonb_array_elements(s.amr) a)::float8 as auth_at
     from (select 1) one
@@ -59,6 +68,6 @@ export function requireAal2IfEnrolled(state: CallerState, caller: Caller): void 
 }
 
 /** The session signed in (or passed a factor) within the last `windowS` seconds. */
-export function recentlyAuthenticated(state: CallerState, windowS: number): boolean {
+export function recentlyAuthenticated(state: Pick<CallerState, 'authenticatedAt'>, windowS: number): boolean {
   return state.authenticatedAt !== null && Date.now() / 1000 - state.authenticatedAt <= windowS;
 }

@@ -2,10 +2,11 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Tx } from '../db/client.js';
 import type { ProfileRow, UserRow } from '../db/schema.js';
-import { mfaFactors, profiles, refreshTokens, sessions, users } from '../db/schema.js';
+import { profiles, refreshTokens, sessions, users } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import type { AccessClaims, AccessTokens } from './access-token.js';
 import { type AccessTokenHook, createAccessTokenHook } from './access-token-hook.js';
+import { enrolledSql } from './assurance.js';
 import { type AuditEntry, auditStatement, byUser } from './audit.js';
 import { AuthError, bannedError } from './errors.js';
 import { type AuthPayload, type ClientInfo, isBanned, toAuthPayload } from './model.js';
@@ -57,13 +58,7 @@ export function createGrants(deps: {
     // pipelines them, so the audit row costs no round trip of its own.
     const [[profile], [factor]] = await Promise.all([
       tx.select().from(profiles).where(eq(profiles.id, user.id)),
-      session.aal === 'aal2'
-        ? []
-        : tx
-            .select({ id: mfaFactors.id })
-            .from(mfaFactors)
-            .where(and(eq(mfaFactors.userId, user.id), eq(mfaFactors.status, 'verified')))
-            .limit(1),
+      session.aal === 'aal2' ? [] : tx.execute<{ enrolled: boolean }>(sql`select ${enrolledSql(user.id)} as enrolled`),
       audit.length > 0 ? auditStatement(tx, audit) : null,
     ]);
     const built = tokens.claims({
@@ -79,7 +74,7 @@ export function createGrants(deps: {
     // The hook reads and may fail in this transaction: a failure rolls it back, so no session
     // or refresh token outlives a token that was never issued.
     const claims = hook ? await hook.run(tx, built) : built;
-    return { user, session, refreshToken, profile: profile ?? null, mfaRequired: factor !== undefined, claims };
+    return { user, session, refreshToken, profile: profile ?? null, mfaRequired: factor?.enrolled === true, claims };
   }
 
   /** Signs the access token after the transaction committed: no connection waits on signing. */
@@ -101,18 +96,23 @@ export function createGrants(deps: {
     return refreshToken;
   }
 
-  /** A new aal1 session authenticated by `method` (password, oauth, otp, magiclink…). */
+  /**
+   * A new session authenticated by `method` (password, oauth, otp, magiclink…): aal1, but
+   * aal2 for a passkey, which is possession and user verification in one (docs/passkeys.md).
+   */
   async function startSession(
     tx: Tx,
     user: UserRow,
     client: ClientInfo,
     method: string,
+    aal: 'aal1' | 'aal2' = 'aal1',
   ): Promise<{ session: SessionAuth; refreshToken: string }> {
     const amr: Amr[] = [{ method, timestamp: Math.floor(Date.now() / 1000) }];
     const [session] = await tx
       .insert(sessions)
       .values({
         userId: user.id,
+        aal,
         amr,
         userAgent: client.userAgent?.slice(0, 512) ?? null,
         ip: client.ip,
@@ -120,8 +120,8 @@ export function createGrants(deps: {
       })
       .returning({ id: sessions.id });
     if (!session) throw new Error('session insert returned nothing');
-    const refreshToken = await newChain(tx, user.id, session.id, 'aal1');
-    return { session: { id: session.id, aal: 'aal1', amr }, refreshToken };
+    const refreshToken = await newChain(tx, user.id, session.id, aal);
+    return { session: { id: session.id, aal, amr }, refreshToken };
   }
 
   /**
@@ -165,11 +165,12 @@ export function createGrants(deps: {
     method: string,
     missing: () => AuthError,
     also: AuditEntry[] = [],
+    aal: 'aal1' | 'aal2' = 'aal1',
   ): Promise<Grant> {
     const [user] = await tx.update(users).set({ lastSignInAt: sql`now()` }).where(eq(users.id, userId)).returning();
     if (!user) throw missing();
     if (isBanned(user)) throw bannedError();
-    const { session, refreshToken } = await startSession(tx, user, client, method);
+    const { session, refreshToken } = await startSession(tx, user, client, method, aal);
     return grant(tx, user, session, refreshToken, [
       ...also,
       byUser('user.signed_in', user.id, client, { method, sessionId: session.id }),

@@ -14,6 +14,7 @@ import { createEmailFlows } from './flows/email/index.js';
 import { createIdentityService } from './flows/identities/index.js';
 import { createMfaService } from './flows/mfa/index.js';
 import { createOidcBroker } from './flows/oidc/index.js';
+import { createPasskeyService } from './flows/passkeys/index.js';
 import { createGrants } from './grants.js';
 import { watchLegacyHashes } from './legacy-hashes.js';
 import { type Maintenance, startMaintenance } from './maintenance.js';
@@ -73,6 +74,7 @@ export async function createAuth(input: {
     email,
     identities: createIdentityService(deps),
     mfa: createMfaService(deps),
+    passkeys: createPasskeyService(deps),
     oidc: createOidcBroker(deps),
     admin: createAdminService(deps.db, config),
   };

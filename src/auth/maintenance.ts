@@ -1,7 +1,7 @@
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
-import { authCodes, oidcFlows, oneTimeTokens, users } from '../db/schema.js';
+import { authCodes, oidcFlows, oneTimeTokens, passkeyChallenges, users } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import { pruneAuditLog } from './audit.js';
 
@@ -29,6 +29,7 @@ export function startMaintenance(db: Db, config: Pick<Config, 'anonymous' | 'aud
     await db.delete(oneTimeTokens).where(lt(oneTimeTokens.expiresAt, sql`now()`));
     await db.delete(oidcFlows).where(lt(oidcFlows.expiresAt, sql`now()`));
     await db.delete(authCodes).where(lt(authCodes.expiresAt, sql`now()`));
+    await db.delete(passkeyChallenges).where(lt(passkeyChallenges.expiresAt, sql`now()`));
     const auditRowsDeleted = await pruneAuditLog(db, config.auditLog.retentionDays);
     if (gone.length > 0) log.info({ anonymousUsersDeleted: gone.length }, 'anonymous users cleaned up');
     if (auditRowsDeleted > 0) log.info({ auditRowsDeleted }, 'old audit log rows deleted');

@@ -237,6 +237,58 @@ export const mfaRecoveryCodes = authSchema.table(
   (t) => [index('mfa_recovery_codes_user_id_idx').on(t.userId)],
 );
 
+// Passkeys (WebAuthn credentials). Only public keys: nothing here opens an account on its
+// own. RLS is forced and only the auth path's role has a policy (drizzle/0020_passkeys.sql).
+export const passkeys = authSchema.table(
+  'passkeys',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    // base64url, as the browser reports it; unique across users, so a sign-in names one account.
+    credentialId: text().notNull(),
+    // The COSE public key, base64url.
+    publicKey: text().notNull(),
+    // The authenticator's signature counter; 0 for those that keep none (most synced passkeys).
+    counter: bigint({ mode: 'number' }).notNull().default(0),
+    transports: jsonb().$type<string[]>().notNull().default([]),
+    name: text().notNull(),
+    deviceType: text().notNull(),
+    backedUp: boolean().notNull().default(false),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp({ withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('passkeys_credential_id_key').on(t.credentialId),
+    index('passkeys_user_id_idx').on(t.userId),
+    // The auth path alone; requests (anon, authenticated) get no grant and no policy.
+    pgPolicy('passkeys_auth_path', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
+  ],
+);
+
+/**
+ * A WebAuthn challenge handed out and not yet answered: single-use (deleted when answered,
+ * right or wrong), short-lived, kept as a SHA-256 only. Registration and step-up are bound to
+ * the session that asked; a sign-in, which has no session yet, to the row's id (the flow id).
+ */
+export const passkeyChallenges = authSchema.table(
+  'passkey_challenges',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    kind: text().$type<'registration' | 'signin' | 'stepup'>().notNull(),
+    challengeHash: text().notNull(),
+    sessionId: uuid().references(() => sessions.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp({ withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('passkey_challenges_session_id_idx').on(t.sessionId),
+    index('passkey_challenges_expires_at_idx').on(t.expiresAt),
+    pgPolicy('passkey_challenges_auth_path', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
+  ],
+);
+
 export const signingKeys = authSchema.table('signing_keys', {
   kid: text().primaryKey(),
   alg: text().notNull(),
@@ -342,6 +394,8 @@ export const profiles = pgTable(
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type MfaFactorRow = typeof mfaFactors.$inferSelect;
+export type PasskeyRow = typeof passkeys.$inferSelect;
+export type PasskeyChallengeRow = typeof passkeyChallenges.$inferSelect;
 export type IdentityRow = typeof identities.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type ProfileRow = typeof profiles.$inferSelect;

@@ -44,8 +44,8 @@ const MfaActivation = builder.objectRef<Activation>('MfaActivation').implement({
   }),
 });
 
-/** The caller as the MFA service knows it: the session of ours that a factor raises. */
-function caller(ctx: NativeSessionContext): MfaCaller {
+/** The caller as the MFA and passkey flows know it: the session of ours that a factor raises. */
+export function mfaCaller(ctx: NativeSessionContext): MfaCaller {
   return {
     userId: ctx.viewer.id,
     sessionId: ctx.viewer.sessionId,
@@ -72,14 +72,14 @@ builder.mutationFields((t) => {
         'Starts adding an authenticator app: scan qrCode (or type secret), then mfaActivate with a code. ' +
         'With a verified factor already, the session must be aal2.',
       args: { friendlyName: t.arg.string() },
-      resolve: (_root, args, ctx) => counted(ctx, 'mfaEnroll', () => ctx.mfa.enroll(caller(ctx), args.friendlyName)),
+      resolve: (_root, args, ctx) => counted(ctx, 'mfaEnroll', () => ctx.mfa.enroll(mfaCaller(ctx), args.friendlyName)),
     }),
     mfaActivate: native.field({
       type: MfaActivation,
       description: "A new factor's first code: verifies the factor and raises this session to aal2.",
       args: { factorId: t.arg.id({ required: true }), code: t.arg.string({ required: true }) },
       resolve: (_root, args, ctx) =>
-        counted(ctx, 'mfaActivate', () => ctx.mfa.activate(caller(ctx), String(args.factorId), args.code)),
+        counted(ctx, 'mfaActivate', () => ctx.mfa.activate(mfaCaller(ctx), String(args.factorId), args.code)),
     }),
     mfaVerify: native.field({
       type: AuthPayload,
@@ -87,26 +87,26 @@ builder.mutationFields((t) => {
         'The challenge after signIn when mfaRequired: a code of a verified factor raises the session to aal2.',
       args: { factorId: t.arg.id({ required: true }), code: t.arg.string({ required: true }) },
       resolve: (_root, args, ctx) =>
-        counted(ctx, 'mfaVerify', () => ctx.mfa.verify(caller(ctx), String(args.factorId), args.code)),
+        counted(ctx, 'mfaVerify', () => ctx.mfa.verify(mfaCaller(ctx), String(args.factorId), args.code)),
     }),
     mfaVerifyRecoveryCode: native.field({
       type: AuthPayload,
       description: 'Spends one recovery code instead of a TOTP code; raises the session to aal2.',
       args: { code: t.arg.string({ required: true }) },
       resolve: (_root, args, ctx) =>
-        counted(ctx, 'mfaVerifyRecoveryCode', () => ctx.mfa.verifyRecoveryCode(caller(ctx), args.code)),
+        counted(ctx, 'mfaVerifyRecoveryCode', () => ctx.mfa.verifyRecoveryCode(mfaCaller(ctx), args.code)),
     }),
     mfaUnenroll: native.boolean({
       description:
         'Removes a factor (needs an aal2 session once a factor is verified); the last verified one takes the recovery codes along.',
       args: { factorId: t.arg.id({ required: true }) },
       resolve: (_root, args, ctx) =>
-        counted(ctx, 'mfaUnenroll', () => ctx.mfa.unenroll(caller(ctx), String(args.factorId))),
+        counted(ctx, 'mfaUnenroll', () => ctx.mfa.unenroll(mfaCaller(ctx), String(args.factorId))),
     }),
     mfaRegenerateRecoveryCodes: native.stringList({
       description: 'Ten new recovery codes, shown this once; the earlier ones stop working. Needs an aal2 session.',
       resolve: (_root, _args, ctx) =>
-        counted(ctx, 'mfaRegenerateRecoveryCodes', () => ctx.mfa.regenerateRecoveryCodes(caller(ctx))),
+        counted(ctx, 'mfaRegenerateRecoveryCodes', () => ctx.mfa.regenerateRecoveryCodes(mfaCaller(ctx))),
     }),
   };
 });

@@ -68,7 +68,7 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
   ANONYMOUS_DISABLED: { code: 'FORBIDDEN', when: '`signInAnonymously` with `ANONYMOUS_SIGN_IN` off' },
   REAUTHENTICATION_REQUIRED: {
     code: 'FORBIDDEN',
-    when: 'a new email or a first password without `currentPassword` and without a sign-in within `REAUTH_WINDOW_S`',
+    when: 'a new email or a first password without `currentPassword`, or a passkey registration, without a sign-in within `REAUTH_WINDOW_S`',
   },
   NATIVE_SESSION_REQUIRED: { code: 'FORBIDDEN', when: 'multi-factor fields called with a trusted issuer’s token' },
   IDENTITY_ALREADY_LINKED: {
@@ -89,8 +89,14 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
     code: 'BAD_USER_INPUT',
     when: '`mfaVerify` of a factor not yet activated (use `mfaActivate`)',
   },
-  NO_VERIFIED_FACTOR: { code: 'BAD_USER_INPUT', when: '`mfaRegenerateRecoveryCodes` without an active factor' },
-  TOO_MANY_FACTORS: { code: 'BAD_USER_INPUT', when: '`mfaEnroll` when the user already has the most factors allowed' },
+  NO_VERIFIED_FACTOR: {
+    code: 'BAD_USER_INPUT',
+    when: '`mfaRegenerateRecoveryCodes` without an active factor; `passkeyVerifyOptions` without a passkey',
+  },
+  TOO_MANY_FACTORS: {
+    code: 'BAD_USER_INPUT',
+    when: '`mfaEnroll` or `passkeyRegistrationOptions` when the user already has the most factors (10) or passkeys (20) allowed',
+  },
   PERSISTED_DOCUMENT_NOT_FOUND: {
     code: 'BAD_USER_INPUT',
     when: 'a document id the gateway’s `TRUSTED_DOCUMENTS` manifests do not hold',
@@ -102,6 +108,19 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
   ACCESS_TOKEN_HOOK_FAILED: {
     code: 'SERVICE_UNAVAILABLE',
     when: 'a sign-in, refresh or other grant whose `ACCESS_TOKEN_HOOK` raised, timed out or returned claims it may not; nothing was issued, the log says why',
+  },
+  PASSKEY_INVALID: {
+    code: 'INVALID_CREDENTIALS / BAD_USER_INPUT',
+    when: 'a passkey answer that does not verify: wrong challenge or origin, no user verification, unknown or another user’s passkey, counter gone back (`signInWithPasskey`, `verifyPasskey`: `INVALID_CREDENTIALS`; `registerPasskey`: `BAD_USER_INPUT`)',
+  },
+  PASSKEY_NOT_FOUND: { code: 'BAD_USER_INPUT', when: 'no such passkey of the caller (`extensions.field` `id`)' },
+  PASSKEY_ALREADY_REGISTERED: {
+    code: 'BAD_USER_INPUT',
+    when: '`registerPasskey` of a credential that is registered already',
+  },
+  CHALLENGE_EXPIRED: {
+    code: 'BAD_USER_INPUT',
+    when: 'a passkey answer whose options expired (5 minutes), were answered once already, or were never asked for by this session or flow',
   },
   CAPTCHA_UNAVAILABLE: {
     code: 'SERVICE_UNAVAILABLE',

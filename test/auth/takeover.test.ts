@@ -153,12 +153,15 @@ describe('pre-registration takeover (item 1)', () => {
     expect(codeOf(await signIn(strict, victim, ATTACKER_PASSWORD))).toBe('INVALID_CREDENTIALS');
   });
 
-  it('without confirmation, the first proof of the address ends the squatter’s sessions, password and factors', async () => {
+  it('without confirmation, the first proof of the address ends the squatter’s sessions, password, factors and passkeys', async () => {
     const victim = email('victim');
     // The attacker signs up with the victim's address (no confirmation asked), keeps a
     // session, and plants a second factor of their own.
     const squat = await signUp(open, undefined, victim);
     const planted = await addFactor(open, squat.accessToken);
+    // And a passkey, which would sign in on its own (stored as registerPasskey stores one).
+    await open.admin`insert into auth.passkeys (user_id, credential_id, public_key, name, device_type)
+                     values (${squat.userId}, ${`squat-${squat.userId}`}, 'pk', 'Squatter', 'singleDevice')`;
 
     await open.gql(OTP, { email: victim });
     const owner = ok(await open.gql(MAGIC, { token: tokenOf(await nextMail(victim)) }), 'verifyMagicLink');
@@ -171,6 +174,8 @@ describe('pre-registration takeover (item 1)', () => {
     expect(codeOf(await signIn(open, victim, PASSWORD))).toBe('INVALID_CREDENTIALS');
     const [factors] = await open.admin`select count(*)::int n from auth.mfa_factors where user_id = ${squat.userId}`;
     expect(factors!.n).toBe(0);
+    const [keys] = await open.admin`select count(*)::int n from auth.passkeys where user_id = ${squat.userId}`;
+    expect(keys!.n).toBe(0);
     expect(await whoAmI(open, owner.accessToken)).toBe(squat.userId);
   });
 

@@ -18,6 +18,8 @@ const AUTH_TABLES = [
   'mfa_recovery_codes',
   'oidc_flows',
   'one_time_tokens',
+  'passkey_challenges',
+  'passkeys',
   'rate_limits',
   'refresh_tokens',
   'sessions',

@@ -7,6 +7,7 @@ import {
   mfaRecoveryCodes,
   oidcFlows,
   oneTimeTokens,
+  passkeys,
   sessions,
   type UserRow,
   users,
@@ -19,7 +20,7 @@ import { AuthError } from '../errors.js';
  * mailed code, a recovery link, a provider that verified it). If that address was never
  * proven before, whoever made the account may not be that person (pre-registration
  * takeover): every session ends and every credential set before this proof goes — the
- * password, factors and recovery codes, identities other than the email one (and `keep`,
+ * password, factors, passkeys and recovery codes, identities other than the email one (and `keep`,
  * the identity doing the proving), links and provider flows still outstanding — so only
  * the prover holds the account. Then the address counts as confirmed.
  *
@@ -32,6 +33,8 @@ export async function proveAddress(tx: Tx, userId: string, keep?: { identityId: 
   await tx.delete(sessions).where(eq(sessions.userId, userId));
   await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, userId));
   await tx.delete(mfaFactors).where(eq(mfaFactors.userId, userId));
+  // A passkey signs in on its own: the squatter's would outlive everything else.
+  await tx.delete(passkeys).where(eq(passkeys.userId, userId));
   await tx
     .delete(identities)
     .where(

@@ -7,6 +7,7 @@ import { deleteUser } from './delete-user.js';
 import { getUser } from './get-user.js';
 import { type ImportOptions, type ImportUser, importUsers } from './import-users.js';
 import { type ListUsersOptions, listUsers } from './list-users.js';
+import { deleteUserPasskey, listUserPasskeys } from './passkeys.js';
 import { signOutUser } from './sign-out-user.js';
 import { type AdminUserUpdate, updateUser } from './update-user.js';
 
@@ -28,5 +29,7 @@ export function createAdminService(db: Db, config: Config) {
       listAuditLog(deps, filter, first, after),
     /** `authgate users:import`: the operator's, not the API's. */
     importUsers: (rows: ImportUser[], opts: ImportOptions) => importUsers({ db, config }, rows, opts),
+    listPasskeys: (userId: string) => listUserPasskeys(deps, userId),
+    deletePasskey: (userId: string, passkeyId: string) => deleteUserPasskey(deps, userId, passkeyId),
   };
 }

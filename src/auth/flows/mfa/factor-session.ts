@@ -10,7 +10,7 @@ import {
   users,
 } from '../../../db/schema.js';
 import { isUuid } from '../../../shared/ids.js';
-import { aal2Required } from '../../assurance.js';
+import { aal2Required, enrolledSql } from '../../assurance.js';
 import { type AuditDetail, type AuditEntry, type AuditEvent, auditStatement, byUser } from '../../audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError } from '../../errors.js';
@@ -110,14 +110,10 @@ export async function ownFactor(tx: Tx, userId: string, factorId: string): Promi
   return factor;
 }
 
-/** The user has at least one verified factor. */
+/** The user has at least one verified factor: an active TOTP factor or a passkey. */
 export async function hasVerifiedFactor(tx: Tx, userId: string): Promise<boolean> {
-  const [row] = await tx
-    .select({ id: mfaFactors.id })
-    .from(mfaFactors)
-    .where(and(eq(mfaFactors.userId, userId), eq(mfaFactors.status, 'verified')))
-    .limit(1);
-  return row !== undefined;
+  const [row] = await tx.execute<{ enrolled: boolean }>(sql`select ${enrolledSql(userId)} as enrolled`);
+  return row?.enrolled === true;
 }
 
 /**
