@@ -31,6 +31,8 @@ export const AUDIT_EVENTS = [
   'mfa.factor_removed',
   'mfa.recovery_codes_generated',
   'mfa.recovery_code_used',
+  'passkey.registered',
+  'passkey.removed',
   'identity.linked',
   'identity.unlinked',
   'admin.user_updated',

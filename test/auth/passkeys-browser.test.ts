@@ -219,6 +219,15 @@ describe.skipIf(!CHROMIUM)('passkeys in headless Chromium with a virtual authent
     const claims = decodeJwt(stepped.data!.verifyPasskey.accessToken);
     expect((claims.amr as { method: string }[]).map((a) => a.method).sort()).toEqual(['passkey', 'password']);
     expect(claims.session_id).toBe(decodeJwt(aal1).session_id);
+    // Both steps are in the audit log, by the user, with the passkey's id and nothing of its key.
+    const audit = await t.admin<{ event: string; actor_kind: string; detail: Record<string, unknown> }[]>`
+      select event, actor_kind, detail from auth.audit_log
+      where user_id = ${user.userId} and event in ('passkey.registered', 'mfa.challenge_verified')
+      order by created_at`;
+    expect(audit.map((a) => [a.event, a.actor_kind, a.detail.factorType ?? a.detail.method])).toEqual([
+      ['passkey.registered', 'user', 'passkey'],
+      ['mfa.challenge_verified', 'user', 'passkey'],
+    ]);
   });
 
   it('refuses a sign-in and a step-up from an origin WEBAUTHN_ORIGINS does not list', async () => {

@@ -139,6 +139,10 @@ describe('a passkey of one user', () => {
     // The last passkey was the last factor.
     expect((await t.gql(DELETE, { id: second }, owner.aal2)).data?.deletePasskey).toBe(true);
     expect(await codes()).toBe(0);
+    const removed = await t.admin`
+      select detail->>'factorId' as id from auth.audit_log where user_id = ${owner.userId} and event = 'passkey.removed'
+      order by created_at`;
+    expect(removed.map((r) => r.id)).toEqual([first, second]);
     const after = await t.gql(SIGN_IN, { input: { email: owner.email, password: PASSWORD } });
     expect(after.data?.signIn.mfaRequired).toBe(false);
   });
@@ -182,6 +186,9 @@ describe('the admin passkey fields', () => {
     expect((await t.gql(ADMIN_DELETE, { u: other.userId, id }, service)).data?.adminDeletePasskey).toBe(false);
     expect((await t.gql(ADMIN_DELETE, { u: owner.userId, id }, service)).data?.adminDeletePasskey).toBe(true);
     expect((await t.gql(ADMIN_LIST, { u: owner.userId }, service)).data?.adminPasskeys).toEqual([]);
+    const [audit] = await t.admin`
+      select actor_kind from auth.audit_log where user_id = ${owner.userId} and event = 'passkey.removed'`;
+    expect(audit?.actor_kind).toBe('service_role');
     expect(codeOf(await t.gql(ADMIN_LIST, { u: 'nope' }, service))).toBe('BAD_USER_INPUT');
   });
 });

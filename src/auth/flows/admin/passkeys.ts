@@ -1,6 +1,7 @@
 import { and, asc, eq } from 'drizzle-orm';
 import type { Db } from '../../../db/client.js';
 import { passkeys } from '../../../db/schema.js';
+import { auditStatement, byService } from '../../audit.js';
 
 /** A user's passkeys as the service role sees them (never a public key), oldest first. */
 export async function listUserPasskeys(deps: { db: Db }, userId: string) {
@@ -24,9 +25,16 @@ export async function listUserPasskeys(deps: { db: Db }, userId: string) {
  * passkey. Sessions it opened stay: adminSignOut ends them.
  */
 export async function deleteUserPasskey(deps: { db: Db }, userId: string, passkeyId: string): Promise<boolean> {
-  const gone = await deps.db
-    .delete(passkeys)
-    .where(and(eq(passkeys.id, passkeyId), eq(passkeys.userId, userId)))
-    .returning({ id: passkeys.id });
-  return gone.length > 0;
+  return deps.db.transaction(async (tx) => {
+    const gone = await tx
+      .delete(passkeys)
+      .where(and(eq(passkeys.id, passkeyId), eq(passkeys.userId, userId)))
+      .returning({ id: passkeys.id });
+    if (gone.length === 0) return false;
+    await auditStatement(
+      tx,
+      byService('passkey.removed', userId, null, { factorId: passkeyId, factorType: 'passkey' }),
+    );
+    return true;
+  });
 }

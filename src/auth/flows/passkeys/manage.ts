@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { mfaRecoveryCodes, passkeys } from '../../../db/schema.js';
-import { hasVerifiedFactor, liveSession, type MfaCaller, requireAal2 } from '../mfa/factor-session.js';
+import { auditStatement } from '../../audit.js';
+import { hasVerifiedFactor, liveSession, type MfaCaller, mfaAudit, requireAal2 } from '../mfa/factor-session.js';
 import {
   checkName,
   ownPasskey,
@@ -43,7 +44,10 @@ export async function deletePasskey(deps: Pick<PasskeyDeps, 'db'>, caller: MfaCa
     const { session } = await liveSession(tx, caller);
     const own = await ownPasskey(tx, caller.userId, id);
     if (await hasVerifiedFactor(tx, caller.userId)) requireAal2(caller, session);
-    await tx.delete(passkeys).where(and(eq(passkeys.id, own.id), eq(passkeys.userId, caller.userId)));
+    await Promise.all([
+      tx.delete(passkeys).where(and(eq(passkeys.id, own.id), eq(passkeys.userId, caller.userId))),
+      auditStatement(tx, mfaAudit(caller, 'passkey.removed', { factorId: own.id, factorType: 'passkey' })),
+    ]);
     if (!(await hasVerifiedFactor(tx, caller.userId))) {
       await tx.delete(mfaRecoveryCodes).where(eq(mfaRecoveryCodes.userId, caller.userId));
     }

@@ -8,6 +8,7 @@ import { count, eq } from 'drizzle-orm';
 import type { SessionRow, UserRow } from '../../../db/schema.js';
 import { passkeys } from '../../../db/schema.js';
 import { reauthenticationRequired, recentlyAuthenticated } from '../../assurance.js';
+import { auditStatement } from '../../audit.js';
 import { AuthError, isUniqueViolation } from '../../errors.js';
 import {
   CHALLENGE_TTL_S,
@@ -21,6 +22,7 @@ import {
   hasVerifiedFactor,
   liveSession,
   type MfaCaller,
+  mfaAudit,
   replaceRecoveryCodes,
   requireAal2,
   unusedRecoveryCodes,
@@ -117,6 +119,7 @@ export async function registerPasskey(
         })
         .returning();
       if (!row) throw new Error('passkey insert returned nothing');
+      await auditStatement(tx, mfaAudit(caller, 'passkey.registered', { factorId: row.id, factorType: 'passkey' }));
       // A passkey-only user who loses the device would be held at aal1 for good without these.
       const recoveryCodes =
         (await unusedRecoveryCodes(tx, caller.userId)) === 0

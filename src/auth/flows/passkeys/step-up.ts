@@ -8,7 +8,7 @@ import { passkeys } from '../../../db/schema.js';
 import { AuthError } from '../../errors.js';
 import type { AuthPayload } from '../../model.js';
 import { CHALLENGE_TTL_S, credentialJson, passkeyInvalid, storeChallenge, takeChallenge } from '../../webauthn.js';
-import { countAttempt, elevate, liveSession, type MfaCaller } from '../mfa/factor-session.js';
+import { countAttempt, elevate, liveSession, type MfaCaller, mfaAudit } from '../mfa/factor-session.js';
 import { type PasskeyDeps, passkeysOf, recordUse, verifyAssertion } from './shared.js';
 
 /**
@@ -57,7 +57,12 @@ export async function verifyPasskey(deps: PasskeyDeps, caller: MfaCaller, rawRes
   const granted = await deps.db.transaction(async (tx) => {
     const { session, user } = await liveSession(tx, caller);
     await recordUse(tx, passkey, newCounter);
-    return elevate(deps.grants, tx, session, user, 'passkey', []);
+    const audit = mfaAudit(caller, 'mfa.challenge_verified', {
+      method: 'passkey',
+      factorId: passkey.id,
+      sessionId: session.id,
+    });
+    return elevate(deps.grants, tx, session, user, 'passkey', [audit]);
   });
   return deps.grants.issue(granted);
 }
