@@ -134,6 +134,9 @@ export function computeRatios(r: Results): Ratio[] {
   return out;
 }
 
+/** The round-trip rows of GraphQL queries (the request path), not the auth path's mutations. */
+const queryTrips = (r: Results): RoundTripRow[] => r.roundTrips.filter((x) => !x.query.includes('(the auth path)'));
+
 export function computeTargets(r: Results): Target[] {
   const status = (v: number | null, ok: (v: number) => boolean): Target['status'] =>
     v === null || Number.isNaN(v) ? 'n/a' : ok(v) ? 'PASS' : 'SHORT';
@@ -178,7 +181,7 @@ export function computeTargets(r: Results): Target[] {
       // me and profiles alone need 1 (the table above); profiles + me { profile } and
       // profiles { notes } + me { notes } need 2.
       'critical-path round trips, worst bench query (statement batches)',
-      maxOf(r.roundTrips.map((x) => x.criticalPath)),
+      maxOf(queryTrips(r).map((x) => x.criticalPath)),
       '',
       '≤ 2',
       (v) => v <= 2,
@@ -186,7 +189,7 @@ export function computeTargets(r: Results): Target[] {
     ),
     t(
       'critical-path round trips, the same on the wire',
-      maxOf(r.roundTrips.map((x) => x.wireCriticalPath)),
+      maxOf(queryTrips(r).map((x) => x.wireCriticalPath)),
       '',
       '≤ 2',
       (v) => v <= 2,
@@ -430,7 +433,9 @@ export function renderMarkdown(r: Results): string {
     'Database round trips per GraphQL request, counted on a gateway inside the bench process: statements sent in one ' +
       'event-loop turn (postgres.js debug hook) count as one round trip; the wire columns group socket writes to ' +
       'Postgres per turn, which also shows a Parse/Describe that must be answered before Bind. The critical path leaves ' +
-      'out the trailing COMMIT, which read-only requests do not wait for.',
+      'out the trailing COMMIT, which read-only requests do not wait for. signIn and refresh run on the auth path ' +
+      '(its own pool and role) and wait for their COMMIT; their rows show that the audit row each writes rides in ' +
+      'a batch with other statements and adds no round trip.',
     '',
     md(RT_HEAD, r.roundTrips.map(rtCells), 1),
     '',

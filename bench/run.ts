@@ -233,7 +233,7 @@ async function main(): Promise<number> {
   );
 
   // 5. Round trips per query, on a second gateway in this process.
-  const roundTrips = await countRoundTrips(adminUrl, token, limit, secretsKey, APP_CONFIG);
+  const roundTrips = await countRoundTrips(adminUrl, token, limit, secretsKey, APP_CONFIG, signInBodies[1]!);
 
   // 6. Scenarios, each answered once and checked before it is loaded.
   const allScenarios = buildScenarios({

@@ -62,7 +62,13 @@ export type Gateway = {
 export async function createGateway(
   config: Config,
   adminUrl: string,
-  opts: { onQuery?: (query: string) => void; logDestination?: DestinationStream; app?: LoadedApp } = {},
+  opts: {
+    onQuery?: (query: string) => void;
+    /** Every statement of the auth path's pool (sign-in, refresh…): for the bench's round-trip count. */
+    onAuthQuery?: (query: string) => void;
+    logDestination?: DestinationStream;
+    app?: LoadedApp;
+  } = {},
 ): Promise<Gateway> {
   const log = createLogger(config.logLevel, opts.logDestination, config.logFormat);
   warnIfPostgresUnpatched((line) => log.warn(line));
@@ -86,6 +92,7 @@ export async function createGateway(
     { app: appUrl, auth: loginUrl(base, secrets.auth.role, secrets.auth.password) },
     config,
     opts.onQuery,
+    opts.onAuthQuery,
   );
   const metrics = createMetrics();
   const mailer = createMailer(config.mail, config.mail.smtpUrl, log);

@@ -20,6 +20,7 @@ export function createPools(
   urls: { app: string; auth: string },
   config: Config,
   onQuery?: (query: string) => void,
+  onAuthQuery?: (query: string) => void,
 ): Pools {
   // Behind a transaction-mode pooler, session settings sent at start-up are refused or
   // lost; the roles' own defaults and the pooler's timeouts apply instead.
@@ -64,6 +65,8 @@ export function createPools(
     ...base,
     max: config.db.authPoolMax,
     connection: { application_name: 'authgate-auth', TimeZone: 'UTC', ...session(config.db.statementTimeoutMs) },
+    // The bench counts the auth path's round trips (sign-in, refresh) with it; off in production.
+    ...(onAuthQuery ? { debug: (_conn: number, query: string) => onAuthQuery(query) } : {}),
   });
   return {
     app,
