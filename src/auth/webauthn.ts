@@ -9,6 +9,18 @@ import { AuthError } from './errors.js';
 // out and taken back once, and the checks on what a browser sends.
 
 export type RelyingParty = Config['webauthn'];
+
+type WebAuthnLib = typeof import('@simplewebauthn/server');
+let lib: Promise<WebAuthnLib> | undefined;
+/**
+ * @simplewebauthn/server, loaded on the first passkey request: with its ASN.1 and COSE
+ * dependencies it adds about 30 MB and 0.4 s to a start, which a deployment whose users
+ * never touch passkeys should not pay.
+ */
+export const webauthnLib = (): Promise<WebAuthnLib> => {
+  lib ??= import('@simplewebauthn/server');
+  return lib;
+};
 export type ChallengeKind = PasskeyChallengeRow['kind'];
 
 /** How long a ceremony may take, from options to answer; also the browser's timeout. */

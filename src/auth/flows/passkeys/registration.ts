@@ -1,9 +1,4 @@
-import {
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type RegistrationResponseJSON,
-  verifyRegistrationResponse,
-} from '@simplewebauthn/server';
+import type { PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { count, eq } from 'drizzle-orm';
 import type { SessionRow, UserRow } from '../../../db/schema.js';
 import { passkeys } from '../../../db/schema.js';
@@ -17,6 +12,7 @@ import {
   storeChallenge,
   takeChallenge,
   userHandleOf,
+  webauthnLib,
 } from '../../webauthn.js';
 import {
   hasVerifiedFactor,
@@ -50,7 +46,7 @@ export async function registrationOptions(
     if (await hasVerifiedFactor(tx, caller.userId)) requireAal2(caller, session);
     const existing = await passkeysOf(tx, caller.userId);
     if (existing.length >= MAX_PASSKEYS) throw tooMany();
-    const options = await generateRegistrationOptions({
+    const options = await (await webauthnLib()).generateRegistrationOptions({
       rpName,
       rpID: rpId,
       userID: userHandleOf(user.id),
@@ -82,9 +78,9 @@ export async function registerPasskey(
   const response = credentialJson<RegistrationResponseJSON>(rawResponse, 'BAD_USER_INPUT');
   const expectedChallenge = await takeChallenge(deps.db, 'registration', { sessionId: caller.sessionId });
   const { rpId, origins } = deps.config.webauthn;
-  let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+  let verified: Awaited<ReturnType<Awaited<ReturnType<typeof webauthnLib>>['verifyRegistrationResponse']>>;
   try {
-    verified = await verifyRegistrationResponse({
+    verified = await (await webauthnLib()).verifyRegistrationResponse({
       response,
       expectedChallenge,
       expectedOrigin: origins,

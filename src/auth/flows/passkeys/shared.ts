@@ -1,4 +1,4 @@
-import { type AuthenticationResponseJSON, verifyAuthenticationResponse } from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../../db/client.js';
 import { type PasskeyRow, passkeys } from '../../../db/schema.js';
@@ -6,7 +6,7 @@ import { isUuid } from '../../../shared/ids.js';
 import type { AuthDeps } from '../../deps.js';
 import { AuthError, badInput } from '../../errors.js';
 import { storable } from '../../validate.js';
-import { passkeyInvalid, type RelyingParty } from '../../webauthn.js';
+import { passkeyInvalid, type RelyingParty, webauthnLib } from '../../webauthn.js';
 
 /** What the passkey flows may use. */
 export type PasskeyDeps = Pick<AuthDeps, 'db' | 'config' | 'grants' | 'limiter'>;
@@ -82,7 +82,7 @@ export async function verifyAssertion(
   passkey: PasskeyRow,
 ): Promise<number> {
   try {
-    const { verified, authenticationInfo } = await verifyAuthenticationResponse({
+    const { verified, authenticationInfo } = await (await webauthnLib()).verifyAuthenticationResponse({
       response,
       expectedChallenge,
       expectedOrigin: rp.origins,

@@ -1,8 +1,4 @@
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  type PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { eq } from 'drizzle-orm';
 import { passkeys } from '../../../db/schema.js';
 import { isUuid } from '../../../shared/ids.js';
@@ -16,6 +12,7 @@ import {
   storeChallenge,
   takeChallenge,
   userIdOfHandle,
+  webauthnLib,
 } from '../../webauthn.js';
 import { type PasskeyDeps, recordUse, verifyAssertion } from './shared.js';
 
@@ -32,7 +29,7 @@ export async function signInOptions(
   client: ClientInfo,
 ): Promise<PasskeySignInOptions> {
   await deps.limiter.consume([{ limit: 'token_ip', subject: client.ip }]);
-  const options = await generateAuthenticationOptions({
+  const options = await (await webauthnLib()).generateAuthenticationOptions({
     rpID: deps.config.webauthn.rpId,
     userVerification: 'required',
     timeout: CHALLENGE_TTL_S * 1000,

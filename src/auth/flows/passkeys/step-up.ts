@@ -1,13 +1,16 @@
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  type PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { and, eq } from 'drizzle-orm';
 import { passkeys } from '../../../db/schema.js';
 import { AuthError } from '../../errors.js';
 import type { AuthPayload } from '../../model.js';
-import { CHALLENGE_TTL_S, credentialJson, passkeyInvalid, storeChallenge, takeChallenge } from '../../webauthn.js';
+import {
+  CHALLENGE_TTL_S,
+  credentialJson,
+  passkeyInvalid,
+  storeChallenge,
+  takeChallenge,
+  webauthnLib,
+} from '../../webauthn.js';
 import { countAttempt, elevate, liveSession, type MfaCaller, mfaAudit } from '../mfa/factor-session.js';
 import { type PasskeyDeps, passkeysOf, recordUse, verifyAssertion } from './shared.js';
 
@@ -27,7 +30,7 @@ export async function stepUpOptions(
         reason: 'NO_VERIFIED_FACTOR',
       });
     }
-    const options = await generateAuthenticationOptions({
+    const options = await (await webauthnLib()).generateAuthenticationOptions({
       rpID: deps.config.webauthn.rpId,
       allowCredentials: own.map((p) => ({ id: p.credentialId, transports: p.transports })),
       userVerification: 'required',
