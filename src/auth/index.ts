@@ -14,6 +14,7 @@ import { createEmailFlows } from './flows/email/index.js';
 import { createIdentityService } from './flows/identities/index.js';
 import { createMfaService } from './flows/mfa/index.js';
 import { createOidcBroker } from './flows/oidc/index.js';
+import { createOrganizationFlows } from './flows/organizations/index.js';
 import { createGrants } from './grants.js';
 import { watchLegacyHashes } from './legacy-hashes.js';
 import { type Maintenance, startMaintenance } from './maintenance.js';
@@ -74,6 +75,7 @@ export async function createAuth(input: {
     identities: createIdentityService(deps),
     mfa: createMfaService(deps),
     oidc: createOidcBroker(deps),
+    organizations: createOrganizationFlows(deps),
     admin: createAdminService(deps.db, config),
   };
   const maintenance: Maintenance = startMaintenance(deps.db, config, log);

@@ -10,6 +10,7 @@ import './identity.js';
 import './email.js';
 import './mfa.js';
 import './audit.js';
+import './organizations.js';
 
 import type { GraphQLSchema } from 'graphql';
 
