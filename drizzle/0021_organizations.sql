@@ -309,3 +309,31 @@ CREATE TRIGGER memberships_audit AFTER INSERT OR UPDATE OR DELETE ON "membership
 --> statement-breakpoint
 CREATE TRIGGER invitations_audit AFTER INSERT OR UPDATE OR DELETE ON "invitations"
   FOR EACH ROW EXECUTE FUNCTION auth.audit_organization_change();
+
+--> statement-breakpoint
+-- The organisation a session works in, for clients: newly minted access tokens carry it as
+-- the claim org_id while the user is still a member. The helpers never read it.
+ALTER TABLE "auth"."sessions" ADD COLUMN "active_organization_id" uuid;
+--> statement-breakpoint
+ALTER TABLE "auth"."sessions" ADD CONSTRAINT "sessions_active_organization_id_organizations_id_fk" FOREIGN KEY ("active_organization_id") REFERENCES "public"."organizations"("id") ON DELETE set null ON UPDATE no action;
+--> statement-breakpoint
+-- Sets (or, with null, clears) the caller's session's active organisation; false when the
+-- caller is not a member of it, or the token has no session of ours.
+CREATE OR REPLACE FUNCTION auth.set_active_organization(org uuid) RETURNS boolean
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  AS $$
+  BEGIN
+    IF org IS NOT NULL AND NOT auth.is_member(org) THEN
+      RETURN false;
+    END IF;
+    UPDATE auth.sessions s SET active_organization_id = org, updated_at = now()
+      WHERE s.id = (auth.jwt() ->> 'session_id')::uuid AND s.user_id = auth.uid();
+    RETURN FOUND;
+  END
+  $$;
+--> statement-breakpoint
+ALTER FUNCTION auth.set_active_organization(uuid) OWNER TO authgate_auth;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION auth.set_active_organization(uuid) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION auth.set_active_organization(uuid) TO authenticated;

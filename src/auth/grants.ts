@@ -16,7 +16,13 @@ export type Amr = { method: string; timestamp: number };
 export type Grants = ReturnType<typeof createGrants>;
 
 /** What a session's tokens say about how it was authenticated. */
-export type SessionAuth = { id: string; aal: 'aal1' | 'aal2'; amr: Amr[] };
+export type SessionAuth = {
+  id: string;
+  aal: 'aal1' | 'aal2';
+  amr: Amr[];
+  /** The session's active organisation, when the user is still a member of it. */
+  orgId?: string | null;
+};
 
 export type Grant = {
   user: UserRow;
@@ -75,6 +81,7 @@ export function createGrants(deps: {
       aal: session.aal,
       amr: session.amr,
       isAnonymous: user.isAnonymous,
+      orgId: session.orgId ?? null,
     });
     // The hook reads and may fail in this transaction: a failure rolls it back, so no session
     // or refresh token outlives a token that was never issued.

@@ -149,3 +149,9 @@ export async function deleteMember(sql: postgres.Sql, org: string, user: string)
       .length > 0
   );
 }
+
+/** Sets or clears the caller's session's active organisation; false when not a member (or no session). */
+export async function setActiveOrganization(sql: postgres.Sql, org: string | null): Promise<boolean> {
+  const [row] = await sql<{ ok: boolean }[]>`select auth.set_active_organization(${org}::uuid) as ok`;
+  return row!.ok;
+}

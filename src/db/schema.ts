@@ -1,5 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   boolean,
@@ -103,6 +104,8 @@ export const sessions = authSchema.table(
     ip: text(),
     notAfter: timestamp({ withTimezone: true }),
     refreshedAt: timestamp({ withTimezone: true }),
+    // setActiveOrganization: carried as the org_id claim of tokens minted later, never trusted.
+    activeOrganizationId: uuid().references((): AnyPgColumn => organizations.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

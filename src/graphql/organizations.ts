@@ -16,6 +16,7 @@ import {
   organizationsOf,
   orgWrite,
   revokeInvitation,
+  setActiveOrganization,
   setMemberRole,
   updateOrganization,
 } from '../db/organizations.js';
@@ -329,6 +330,24 @@ builder.mutationField('leaveOrganization', (t) =>
     resolve: async (_root, args, ctx) => {
       const org = checkId(args.organizationId, 'organizationId');
       if (!(await write(ctx, (sql) => deleteMember(sql, org, ctx.viewer.id)))) throw refused();
+      return true;
+    },
+  }),
+);
+
+builder.mutationField('setActiveOrganization', (t) =>
+  t.withAuth({ nativeSession: true }).boolean({
+    description:
+      "Remembers an organisation (or, with null, none) for the caller's session: access tokens minted from now on " +
+      '(refresh) carry it as the claim `org_id` while the caller is a member. For clients only: policies check ' +
+      'membership with auth.is_member, never this claim.',
+    args: { organizationId: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      const org =
+        args.organizationId === null || args.organizationId === undefined
+          ? null
+          : checkId(args.organizationId, 'organizationId');
+      if (!(await setActiveOrganization(await ctx.tx.sql(), org))) throw refused();
       return true;
     },
   }),

@@ -8,6 +8,7 @@ import {
   type GqlResponse,
   inTx,
   loginConnections,
+  REFRESH,
   type Session,
   signUp,
   startGateway,
@@ -61,6 +62,7 @@ const REMOVE = 'mutation Rm($org: ID!, $user: ID!) { removeMember(organizationId
 const LEAVE = 'mutation L($org: ID!) { leaveOrganization(organizationId: $org) }';
 const GET = `query G($id: ID, $slug: String) { organization(id: $id, slug: $slug) {
   ${ORG} members(first: 10) { edges { node { userId role } } pageInfo { hasNextPage } } invitations { id email role } } }`;
+const SET_ACTIVE = 'mutation S($org: ID) { setActiveOrganization(organizationId: $org) }';
 const MINE = `query { me { organizations { ${ORG} } } }`;
 
 const reasonOf = (res: GqlResponse): unknown => res.errors?.[0]?.extensions?.reason;
@@ -288,6 +290,32 @@ describe('organisations', () => {
     expect(reasonOf(await t.gql(LEAVE, { org }, second.accessToken))).toBe('LAST_OWNER');
     const member = await join(second, org);
     expect((await t.gql(LEAVE, { org }, member.accessToken)).data!.leaveOrganization).toBe(true);
+  });
+
+  it('setActiveOrganization: refreshed tokens carry org_id while a member; the helpers never trust it', async () => {
+    const owner = await confirmedUser('owner');
+    const org = await createOrg(owner);
+    const member = await join(owner, org);
+    const stranger = await confirmedUser('stranger');
+    const refused = await t.gql(SET_ACTIVE, { org }, stranger.accessToken);
+    expect([codeOf(refused), reasonOf(refused)]).toEqual(['FORBIDDEN', 'ORGANIZATION_ROLE_REQUIRED']);
+
+    expect((await t.gql(SET_ACTIVE, { org }, member.accessToken)).data!.setActiveOrganization).toBe(true);
+    // The token in hand is unchanged; the next one minted carries the claim.
+    expect(decodeJwt(member.accessToken).org_id).toBeUndefined();
+    const refreshed = await t.gql(REFRESH, { token: member.refreshToken });
+    const withOrg = { ...member, ...refreshed.data!.refresh } as Session;
+    expect(decodeJwt(withOrg.accessToken).org_id).toBe(org);
+
+    // Removed: the claim still says org_id, the helpers say no; the next token drops it.
+    await t.gql(REMOVE, { org, user: member.userId }, owner.accessToken);
+    await t.admin`insert into public.projects (org_id, name) values (${org}, 'secret plan')`;
+    expect(await projectsSeenBy(withOrg)).toEqual([]);
+    const again = await t.gql(REFRESH, { token: withOrg.refreshToken });
+    expect(decodeJwt(again.data!.refresh.accessToken).org_id).toBeUndefined();
+
+    // Cleared with null.
+    expect((await t.gql(SET_ACTIVE, { org: null }, owner.accessToken)).data!.setActiveOrganization).toBe(true);
   });
 
   it('an invitation works once, not after expiry or revocation, only for its confirmed address', async () => {
