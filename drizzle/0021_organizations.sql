@@ -50,6 +50,12 @@ CREATE UNIQUE INDEX "organizations_slug_key" ON "organizations" USING btree ("sl
 -- primary key; "my organisations" reads by user first.
 CREATE INDEX "memberships_user_id_organization_id_idx" ON "memberships" USING btree ("user_id","organization_id");
 --> statement-breakpoint
+-- The columns the insert policies compare with auth.uid(), and foreign keys to auth.users
+-- that a user's deletion sets null: indexed, so neither scans the table.
+CREATE INDEX "organizations_created_by_idx" ON "organizations" USING btree ("created_by");
+--> statement-breakpoint
+CREATE INDEX "invitations_invited_by_idx" ON "invitations" USING btree ("invited_by");
+--> statement-breakpoint
 CREATE UNIQUE INDEX "invitations_token_hash_key" ON "invitations" USING btree ("token_hash");
 --> statement-breakpoint
 CREATE INDEX "invitations_organization_id_created_at_idx" ON "invitations" USING btree ("organization_id","created_at");

@@ -366,6 +366,7 @@ export const organizations = pgTable(
   },
   (t) => [
     uniqueIndex('organizations_slug_key').on(t.slug),
+    index('organizations_created_by_idx').on(t.createdBy),
     check('organizations_slug_format', sql`${t.slug} ~ '^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$'`),
     check('organizations_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 100`),
     pgPolicy('organizations_all_by_auth', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
@@ -444,6 +445,7 @@ export const invitations = pgTable(
   },
   (t) => [
     uniqueIndex('invitations_token_hash_key').on(t.tokenHash),
+    index('invitations_invited_by_idx').on(t.invitedBy),
     index('invitations_organization_id_created_at_idx').on(t.organizationId, t.createdAt),
     check('invitations_role', sql`${t.role} IN ('owner', 'admin', 'member')`),
     check('invitations_email_lower', sql`${t.email} = lower(btrim(${t.email}))`),
