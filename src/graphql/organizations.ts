@@ -251,6 +251,7 @@ builder.mutationField('inviteMember', (t) =>
     resolve: async (_root, args, ctx) => {
       const organizationId = checkId(args.organizationId, 'organizationId');
       const email = normalizeEmail(args.email);
+      await ctx.organizations.limitInvitation(email, ctx.client);
       const { token, tokenHash } = ctx.organizations.invitationSecret();
       const invitation = await write(ctx, (sql) =>
         insertInvitation(

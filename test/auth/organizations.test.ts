@@ -28,7 +28,13 @@ let login: postgres.Sql;
 
 beforeAll(async () => {
   catcher = await startMailCatcher();
-  t = await startGateway({ SMTP_URL: catcher.url, MAIL_LINK_URL: LINK_URL });
+  // Mail limits on (the test helper turns them off): 5 mails per address and client.
+  t = await startGateway({
+    SMTP_URL: catcher.url,
+    MAIL_LINK_URL: LINK_URL,
+    RATE_LIMIT_EMAIL_MAX: '5',
+    RATE_LIMIT_EMAIL_CEILING: '20',
+  });
   login = await logins.open(t);
   // An app's own org-scoped table, as docs/organizations.md shows it.
   await t.admin.unsafe(`
@@ -316,6 +322,20 @@ describe('organisations', () => {
 
     // Cleared with null.
     expect((await t.gql(SET_ACTIVE, { org: null }, owner.accessToken)).data!.setActiveOrganization).toBe(true);
+  });
+
+  it('invitations to one address are rate-limited like every other mail to it', async () => {
+    const owner = await confirmedUser('owner');
+    const org = await createOrg(owner);
+    const target = email('bombed');
+    const codes: unknown[] = [];
+    for (let i = 0; i < 6; i++)
+      codes.push(codeOf(await t.gql(INVITE, { org, email: target, role: 'MEMBER' }, owner.accessToken)));
+    expect(codes).toEqual([undefined, undefined, undefined, undefined, undefined, 'RATE_LIMITED']);
+    const [row] = await t.admin<
+      { n: number }[]
+    >`select count(*)::int as n from public.invitations where email = ${target}`;
+    expect(row!.n).toBe(5);
   });
 
   it('an invitation works once, not after expiry or revocation, only for its confirmed address', async () => {
