@@ -191,6 +191,22 @@ describe('organisations', () => {
     );
   });
 
+  it('pages members newest first with a cursor', async () => {
+    const owner = await confirmedUser('owner');
+    const org = await createOrg(owner);
+    const a = await join(owner, org);
+    const b = await join(owner, org, 'ADMIN');
+    const PAGE = `query P($id: ID!, $after: String) { organization(id: $id) {
+      members(first: 2, after: $after) { edges { node { userId role } } pageInfo { hasNextPage endCursor } } } }`;
+    const first = (await t.gql(PAGE, { id: org }, a.accessToken)).data!.organization.members;
+    expect(first.edges.map((e: { node: { userId: string } }) => e.node.userId)).toEqual([b.userId, a.userId]);
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const next = (await t.gql(PAGE, { id: org, after: first.pageInfo.endCursor }, a.accessToken)).data!.organization
+      .members;
+    expect(next.edges).toEqual([{ node: { userId: owner.userId, role: 'OWNER' } }]);
+    expect(next.pageInfo.hasNextPage).toBe(false);
+  });
+
   it('a non-member cannot read members or invitations, even straight from the tables', async () => {
     const owner = await confirmedUser('owner');
     const org = await createOrg(owner);
