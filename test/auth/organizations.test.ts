@@ -179,8 +179,10 @@ describe('organisations', () => {
 
     expect((await t.gql(DELETE, { id: org }, owner.accessToken)).data!.deleteOrganization).toBe(true);
     expect((await t.gql(GET, { id: org }, owner.accessToken)).data!.organization).toBeNull();
-    const events = await t.admin<{ event: string }[]>`
-      select event from auth.audit_log where detail ->> 'organizationId' = ${org} order by created_at, id`;
+    const events = await t.admin<{ event: string; actor_id: string; ip: string | null }[]>`
+      select event, actor_id, ip from auth.audit_log where detail ->> 'organizationId' = ${org} order by created_at, id`;
+    // Written by the trigger in the change's transaction, with the request's actor and address.
+    expect(events[0]).toEqual({ event: 'organization.created', actor_id: owner.userId, ip: '127.0.0.1' });
     expect(events.map((e) => e.event)).toEqual(
       expect.arrayContaining([
         'organization.created',
