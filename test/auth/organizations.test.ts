@@ -1,4 +1,5 @@
 import { decodeJwt } from 'jose';
+import * as OTPAuth from 'otpauth';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linksIn, type MailCatcher, startMailCatcher } from '../../src/mail/catcher.js';
@@ -354,6 +355,25 @@ describe('organisations', () => {
       { n: number }[]
     >`select count(*)::int as n from public.invitations where email = ${target}`;
     expect(row!.n).toBe(5);
+  });
+
+  it('the active organisation carries over to the aal2 token when the session passes its second factor', async () => {
+    const owner = await confirmedUser('owner');
+    const org = await createOrg(owner);
+    expect((await t.gql(SET_ACTIVE, { org }, owner.accessToken)).data!.setActiveOrganization).toBe(true);
+    const factor = (await t.gql('mutation { mfaEnroll { factorId secret } }', {}, owner.accessToken)).data!.mfaEnroll;
+    const code = new OTPAuth.TOTP({
+      secret: OTPAuth.Secret.fromBase32(factor.secret),
+      digits: 6,
+      period: 30,
+    }).generate();
+    const activated = await t.gql(
+      `mutation A($id: ID!, $code: String!) { mfaActivate(factorId: $id, code: $code) { session { accessToken } } }`,
+      { id: factor.factorId, code },
+      owner.accessToken,
+    );
+    const claims = decodeJwt(activated.data!.mfaActivate.session.accessToken);
+    expect([claims.aal, claims.org_id]).toEqual(['aal2', org]);
   });
 
   it('an invitation works once, not after expiry or revocation, only for its confirmed address', async () => {
