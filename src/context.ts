@@ -12,6 +12,7 @@ import type { EmailFlows } from './auth/flows/email/index.js';
 import type { ExternalUser, IdentityService } from './auth/flows/identities/index.js';
 import type { MfaService } from './auth/flows/mfa/index.js';
 import type { OidcBroker } from './auth/flows/oidc/index.js';
+import type { OrganizationFlows } from './auth/flows/organizations/index.js';
 import type { PasskeyService } from './auth/flows/passkeys/index.js';
 import type { ClientInfo } from './auth/model.js';
 import { databaseUnavailableError, isDatabaseUnavailable } from './db/errors.js';
@@ -63,6 +64,7 @@ export type Services = {
   mfa: MfaService;
   passkeys: PasskeyService;
   email: EmailFlows;
+  organizations: OrganizationFlows;
   metrics: Metrics;
   log: Logger;
 };

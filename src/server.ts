@@ -105,13 +105,14 @@ export async function createGateway(
     log,
     onLimited: metrics.rateLimited,
   });
-  const { auth, admin, identities, oidc, mfa, passkeys, email, captcha, tokens, keys, maintenance } = authPath;
+  const { auth, admin, identities, oidc, mfa, passkeys, email, organizations, captcha, tokens, keys, maintenance } =
+    authPath;
 
   // Built once: every request's context takes these, nothing per request.
   const contextDeps: ContextDeps = {
     db: pools.app,
     tokens,
-    services: { auth, admin, identities, oidc, mfa, passkeys, email, captcha, metrics, log },
+    services: { auth, admin, identities, oidc, mfa, passkeys, email, organizations, captcha, metrics, log },
     postgraphileSettings: config.postgraphileSettings,
     trustProxyHops: config.trustProxyHops,
     acquireTimeoutMs: config.db.acquireTimeoutMs,

@@ -41,6 +41,8 @@ export type TokenSubject = {
   aal: AccessClaims['aal'];
   amr: AccessClaims['amr'];
   isAnonymous: boolean;
+  /** The session's active organisation while the user is a member (claim org_id). */
+  orgId?: string | null;
 };
 
 export type SigningMode = { alg: 'HS256'; secret: string } | { alg: 'ES256'; keys: KeyStore };
@@ -123,6 +125,8 @@ export function createAccessTokens(opts: {
       aal: s.aal,
       amr: s.amr,
       is_anonymous: s.isAnonymous,
+      // For clients only: policies check membership (auth.is_member), never this claim.
+      ...(s.orgId ? { org_id: s.orgId } : {}),
     };
   };
 

@@ -38,6 +38,18 @@ export const AUDIT_EVENTS = [
   'admin.user_updated',
   'admin.user_signed_out',
   'admin.user_imported',
+  // Written by a trigger on the organisation tables (drizzle/0021_organizations.sql), in the
+  // transaction of the change, whichever resolver made it.
+  'organization.created',
+  'organization.updated',
+  'organization.deleted',
+  'organization.member_added',
+  'organization.member_role_changed',
+  'organization.member_removed',
+  'organization.member_left',
+  'organization.invitation_created',
+  'organization.invitation_accepted',
+  'organization.invitation_revoked',
 ] as const;
 
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
@@ -66,6 +78,10 @@ export type AuditDetail = {
   fields?: string[];
   bannedUntil?: string | null;
   count?: number;
+  organizationId?: string;
+  invitationId?: string;
+  /** An organisation role (owner, admin, member). */
+  role?: string;
 };
 
 const DETAIL_KEYS: ReadonlySet<string> = new Set<keyof AuditDetail>([
@@ -80,6 +96,9 @@ const DETAIL_KEYS: ReadonlySet<string> = new Set<keyof AuditDetail>([
   'fields',
   'bannedUntil',
   'count',
+  'organizationId',
+  'invitationId',
+  'role',
 ]);
 
 export type AuditEntry = {

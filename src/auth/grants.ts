@@ -17,7 +17,13 @@ export type Amr = { method: string; timestamp: number };
 export type Grants = ReturnType<typeof createGrants>;
 
 /** What a session's tokens say about how it was authenticated. */
-export type SessionAuth = { id: string; aal: 'aal1' | 'aal2'; amr: Amr[] };
+export type SessionAuth = {
+  id: string;
+  aal: 'aal1' | 'aal2';
+  amr: Amr[];
+  /** The session's active organisation, when the user is still a member of it. */
+  orgId?: string | null;
+};
 
 export type Grant = {
   user: UserRow;
@@ -70,6 +76,7 @@ export function createGrants(deps: {
       aal: session.aal,
       amr: session.amr,
       isAnonymous: user.isAnonymous,
+      orgId: session.orgId ?? null,
     });
     // The hook reads and may fail in this transaction: a failure rolls it back, so no session
     // or refresh token outlives a token that was never issued.
@@ -145,11 +152,16 @@ export function createGrants(deps: {
       .update(sessions)
       .set({ aal: 'aal2', amr, updatedAt: sql`now()` })
       .where(eq(sessions.id, session.id))
-      .returning({ id: sessions.id });
+      .returning({
+        id: sessions.id,
+        // The active organisation carries over to the aal2 token, while the user is a member.
+        orgId: sql<string | null>`(select m.organization_id from public.memberships m
+          where m.organization_id = ${sessions.activeOrganizationId} and m.user_id = ${sessions.userId})`,
+      });
     // Signed out meanwhile: nothing left to raise.
-    if (raised.length === 0) throw new AuthError('UNAUTHENTICATED');
+    if (!raised[0]) throw new AuthError('UNAUTHENTICATED');
     const refreshToken = await newChain(tx, session.userId, session.id, 'aal2');
-    return { session: { id: session.id, aal: 'aal2', amr }, refreshToken };
+    return { session: { id: session.id, aal: 'aal2', amr, orgId: raised[0].orgId }, refreshToken };
   }
 
   /**

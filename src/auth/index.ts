@@ -14,6 +14,7 @@ import { createEmailFlows } from './flows/email/index.js';
 import { createIdentityService } from './flows/identities/index.js';
 import { createMfaService } from './flows/mfa/index.js';
 import { createOidcBroker } from './flows/oidc/index.js';
+import { createOrganizationFlows } from './flows/organizations/index.js';
 import { createPasskeyService } from './flows/passkeys/index.js';
 import { createGrants } from './grants.js';
 import { watchLegacyHashes } from './legacy-hashes.js';
@@ -76,6 +77,7 @@ export async function createAuth(input: {
     mfa: createMfaService(deps),
     passkeys: createPasskeyService(deps),
     oidc: createOidcBroker(deps),
+    organizations: createOrganizationFlows(deps),
     admin: createAdminService(deps.db, config),
   };
   const maintenance: Maintenance = startMaintenance(deps.db, config, log);

@@ -1,5 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   boolean,
@@ -11,6 +12,7 @@ import {
   pgRole,
   pgSchema,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -102,6 +104,8 @@ export const sessions = authSchema.table(
     ip: text(),
     notAfter: timestamp({ withTimezone: true }),
     refreshedAt: timestamp({ withTimezone: true }),
+    // setActiveOrganization: carried as the org_id claim of tokens minted later, never trusted.
+    activeOrganizationId: uuid().references((): AnyPgColumn => organizations.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -391,6 +395,131 @@ export const profiles = pgTable(
   ],
 );
 
+/** A member's place in an organisation; the policies and auth.has_org_role read it. */
+export const ORG_ROLES = ['owner', 'admin', 'member'] as const;
+export type OrgRole = (typeof ORG_ROLES)[number];
+
+const memberOf = (col: SQL) => sql`(select auth.is_member(${col}))`;
+const hasRole = (col: SQL, roles: string) => sql`(select auth.has_org_role(${col}, ${sql.raw(`'{${roles}}'`)}))`;
+/** Owners act on anyone; admins on anyone but an owner (the row's role, old or new). */
+const ownerOrAdminOverNonOwner = sql`${hasRole(sql`organization_id`, 'owner')} or (role <> 'owner' and ${hasRole(sql`organization_id`, 'admin')})`;
+
+// In schema public beside profiles: app-facing data an app's own policies join to, reached by
+// the request path's roles under RLS (forced). drizzle/0021_organizations.sql adds the
+// helpers, the last-owner trigger, invitation acceptance and the audit trigger.
+export const organizations = pgTable(
+  'organizations',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    name: text().notNull(),
+    slug: text().notNull(),
+    createdBy: uuid().references(() => users.id, { onDelete: 'set null' }),
+    createdAt: timestamp({ withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('organizations_slug_key').on(t.slug),
+    index('organizations_created_by_idx').on(t.createdBy),
+    check('organizations_slug_format', sql`${t.slug} ~ '^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$'`),
+    check('organizations_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 100`),
+    pgPolicy('organizations_all_by_auth', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
+    pgPolicy('organizations_select_member', { for: 'select', to: authenticatedRole, using: memberOf(sql`id`) }),
+    pgPolicy('organizations_insert_own', {
+      for: 'insert',
+      to: authenticatedRole,
+      withCheck: sql`created_by = (select auth.uid())`,
+    }),
+    pgPolicy('organizations_update_admin', {
+      for: 'update',
+      to: authenticatedRole,
+      using: hasRole(sql`id`, 'owner,admin'),
+      withCheck: hasRole(sql`id`, 'owner,admin'),
+    }),
+    pgPolicy('organizations_delete_owner', { for: 'delete', to: authenticatedRole, using: hasRole(sql`id`, 'owner') }),
+  ],
+);
+
+export const memberships = pgTable(
+  'memberships',
+  {
+    organizationId: uuid()
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    userId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text().$type<OrgRole>().notNull(),
+    createdAt: timestamp({ withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organizationId, t.userId] }),
+    index('memberships_user_id_organization_id_idx').on(t.userId, t.organizationId),
+    check('memberships_role', sql`${t.role} IN ('owner', 'admin', 'member')`),
+    pgPolicy('memberships_all_by_auth', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
+    pgPolicy('memberships_select_member', {
+      for: 'select',
+      to: authenticatedRole,
+      using: memberOf(sql`organization_id`),
+    }),
+    pgPolicy('memberships_insert_founder', {
+      for: 'insert',
+      to: authenticatedRole,
+      withCheck: sql`user_id = (select auth.uid()) and role = 'owner' and (select auth.may_found_organization(organization_id))`,
+    }),
+    pgPolicy('memberships_update_admin', {
+      for: 'update',
+      to: authenticatedRole,
+      using: ownerOrAdminOverNonOwner,
+      withCheck: ownerOrAdminOverNonOwner,
+    }),
+    pgPolicy('memberships_delete', {
+      for: 'delete',
+      to: authenticatedRole,
+      using: sql`user_id = (select auth.uid()) or ${ownerOrAdminOverNonOwner}`,
+    }),
+  ],
+);
+
+export const invitations = pgTable(
+  'invitations',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    organizationId: uuid()
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    email: text().notNull(),
+    role: text().$type<OrgRole>().notNull(),
+    // SHA-256 of the mailed secret; the request path's roles cannot select it.
+    tokenHash: text().notNull(),
+    invitedBy: uuid().references(() => users.id, { onDelete: 'set null' }),
+    expiresAt: timestamp({ withTimezone: true, mode: 'string' }).notNull(),
+    acceptedAt: timestamp({ withTimezone: true, mode: 'string' }),
+    createdAt: timestamp({ withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('invitations_token_hash_key').on(t.tokenHash),
+    index('invitations_invited_by_idx').on(t.invitedBy),
+    index('invitations_organization_id_created_at_idx').on(t.organizationId, t.createdAt),
+    check('invitations_role', sql`${t.role} IN ('owner', 'admin', 'member')`),
+    check('invitations_email_lower', sql`${t.email} = lower(btrim(${t.email}))`),
+    pgPolicy('invitations_all_by_auth', { for: 'all', to: authAdminRole, using: sql`true`, withCheck: sql`true` }),
+    pgPolicy('invitations_select_admin', {
+      for: 'select',
+      to: authenticatedRole,
+      using: hasRole(sql`organization_id`, 'owner,admin'),
+    }),
+    pgPolicy('invitations_insert_admin', {
+      for: 'insert',
+      to: authenticatedRole,
+      withCheck: sql`invited_by = (select auth.uid()) and (${ownerOrAdminOverNonOwner})`,
+    }),
+    pgPolicy('invitations_delete_admin', {
+      for: 'delete',
+      to: authenticatedRole,
+      using: hasRole(sql`organization_id`, 'owner,admin'),
+    }),
+  ],
+);
+
 export type UserRow = typeof users.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type MfaFactorRow = typeof mfaFactors.$inferSelect;
@@ -400,3 +529,6 @@ export type IdentityRow = typeof identities.$inferSelect;
 export type SigningKeyRow = typeof signingKeys.$inferSelect;
 export type ProfileRow = typeof profiles.$inferSelect;
 export type AuditLogRow = typeof auditLog.$inferSelect;
+export type OrganizationRow = typeof organizations.$inferSelect;
+export type MembershipRow = typeof memberships.$inferSelect;
+export type InvitationRow = typeof invitations.$inferSelect;

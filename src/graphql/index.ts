@@ -11,6 +11,7 @@ import './email.js';
 import './mfa.js';
 import './audit.js';
 import './passkeys.js';
+import './organizations.js';
 
 import type { GraphQLSchema } from 'graphql';
 

@@ -129,6 +129,23 @@ const PAGE_JS = `
     },
   };
   FLOWS.email_change_current = { ...FLOWS.email_change, title: 'Approving the change of your email' };
+  // Joining an organisation is the signed-in user's act: it runs with the session this tab keeps.
+  FLOWS.invitation = {
+    title: 'Accepting the invitation',
+    query: 'mutation AcceptInvitation($token: String!) { acceptInvitation(token: $token) { name } }',
+    done: (data) => {
+      $('title').textContent = 'Invitation accepted';
+      show('status', 'You are now a member of ' + data.acceptInvitation.name + '.');
+    },
+    again: 'inviteMember',
+    hints: {
+      UNAUTHENTICATED:
+        'Sign in with the invited address first (a confirmation or sign-in link, or GraphiQL, in this tab), then open the invitation link again.',
+      INVITATION_INVALID: 'The invitation was used already, has expired or was revoked: ask for a new one.',
+      INVITATION_EMAIL_MISMATCH:
+        'The invitation is for another address: sign in with the invited address, confirmed, then open the link again.',
+    },
+  };
   // A provider sign-in (GET /auth/<name>/start) sent back here with its one-time code. Without a
   // code_challenge at the start the code alone completes it; with one, only the app holding the
   // verifier can, and it should have asked to come back to its own redirect_to.
@@ -268,11 +285,16 @@ const PAGE_JS = `
   }
   if (!token || !flow) {
     $('title').textContent = 'Nothing to complete';
-    show('status', 'This page completes the links authgate mails (confirmation, sign-in, password recovery, email change) and provider sign-ins that return here. This address has neither in it: open the link from the mail again, or start the sign-in again.');
+    show('status', 'This page completes the links authgate mails (confirmation, sign-in, password recovery, email change, invitation) and provider sign-ins that return here. This address has neither in it: open the link from the mail again, or start the sign-in again.');
     if (config.graphiql) offerGraphiQL('Open GraphiQL');
     return;
   }
   $('title').textContent = flow.title;
+  if (type === 'invitation') {
+    const kept = authgateSession.read();
+    void run(flow, { token }, kept && kept.accessToken);
+    return;
+  }
   if (type !== 'recovery') {
     // The user opened this link from the mail: completing it on load is what they asked for.
     void run(flow, { token });

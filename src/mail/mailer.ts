@@ -62,7 +62,7 @@ export function createMailer(cfg: Config['mail'], smtpUrl: string | undefined, l
 }
 
 /** A link to the app page with the token: ?token=…&type=… added to MAIL_LINK_URL. */
-export function mailLink(base: string, token: string, kind: OneTimeKind): string {
+export function mailLink(base: string, token: string, kind: OneTimeKind | 'invitation'): string {
   const url = new URL(base);
   url.searchParams.set('token', token);
   url.searchParams.set('type', kind);

@@ -2,7 +2,7 @@ import type { OneTimeKind } from '../db/schema.js';
 
 /** Mails with a link (one per one-time kind), and notices that only tell. */
 export type NoticeKind = 'email_change_requested' | 'email_changed' | 'password_changed';
-export type MailKind = OneTimeKind | NoticeKind;
+export type MailKind = OneTimeKind | NoticeKind | 'invitation';
 
 export type MailContent = { subject: string; text: string; html: string };
 export type MailVars = {
@@ -56,6 +56,11 @@ const COPY: Record<MailKind, { subject: string; lead: string; action?: string; f
     subject: 'Your email was changed',
     lead: 'The address of your account is now {newEmail}; {email} no longer signs in to it.',
     footer: NOT_YOU,
+  },
+  invitation: {
+    subject: 'You are invited to an organization',
+    lead: 'You were invited to join an organization as {email}. Sign in with this address (confirmed) and accept.',
+    action: 'Accept the invitation',
   },
   password_changed: {
     subject: 'Your password was changed',

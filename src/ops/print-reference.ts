@@ -126,6 +126,26 @@ const REASON_NOTES: Record<Reason, { code: string; when: string }> = {
     code: 'SERVICE_UNAVAILABLE',
     when: "the CAPTCHA provider's siteverify did not answer in `CAPTCHA_TIMEOUT_MS`, failed, or answered malformed: the request is refused (fails closed), the log says why",
   },
+  ORGANIZATION_ROLE_REQUIRED: {
+    code: 'FORBIDDEN',
+    when: 'an organisation change the row level security policies refused: the caller is not a member, or lacks the role (owner, admin) it needs; also for an organisation the caller cannot see',
+  },
+  LAST_OWNER: {
+    code: 'FORBIDDEN',
+    when: 'the last owner of an organisation tried to leave, or was demoted or removed: an organisation always keeps an owner',
+  },
+  SLUG_TAKEN: {
+    code: 'BAD_USER_INPUT',
+    when: 'createOrganization or updateOrganization with a slug another organisation has',
+  },
+  INVITATION_INVALID: {
+    code: 'BAD_USER_INPUT',
+    when: 'acceptInvitation with a token that is unknown, already used, expired or revoked (one answer for all); revokeInvitation of no open invitation',
+  },
+  INVITATION_EMAIL_MISMATCH: {
+    code: 'FORBIDDEN',
+    when: 'acceptInvitation by a user whose confirmed email is not the invited address (or who has no confirmed email)',
+  },
 };
 
 /** A table cell: one line, pipes escaped. */

@@ -192,8 +192,12 @@ async function policyChecks(tx: Tx, schemas: string[]): Promise<Finding[]> {
      where n.nspname = any(${tx.array(schemas)}::text[])
      order by 2, 3`;
   const out: Finding[] = [];
-  // table oid + column -> policies comparing it with auth.uid()
-  const compared = new Map<string, { relid: string; tbl: string; column: string; policies: Set<string> }>();
+  // table oid + column -> policies comparing it with auth.uid() (uid) or passing it to an
+  // organisation helper, auth.is_member / auth.has_org_role (org)
+  const compared = new Map<
+    string,
+    { relid: string; tbl: string; column: string; policies: Set<string>; uses: Set<'uid' | 'org'> }
+  >();
   for (const p of policies) {
     const object = `${p.ident} on ${p.tbl}`;
     const bareQual = p.qual ? bareAuthCalls(p.qual) : [];
@@ -214,10 +218,21 @@ async function policyChecks(tx: Tx, schemas: string[]): Promise<Finding[]> {
     }
     for (const expr of [p.qual, p.withCheck]) {
       if (!expr) continue;
-      for (const column of uidComparedColumns(expr)) {
+      const uses = [
+        ...uidComparedColumns(expr).map((column) => ({ column, use: 'uid' as const })),
+        ...orgHelperColumns(expr).map((column) => ({ column, use: 'org' as const })),
+      ];
+      for (const { column, use } of uses) {
         const key = `${p.relid}\u0000${column}`;
-        const entry = compared.get(key) ?? { relid: p.relid, tbl: p.tbl, column, policies: new Set<string>() };
+        const entry = compared.get(key) ?? {
+          relid: p.relid,
+          tbl: p.tbl,
+          column,
+          policies: new Set<string>(),
+          uses: new Set<'uid' | 'org'>(),
+        };
         entry.policies.add(p.ident);
+        entry.uses.add(use);
         compared.set(key, entry);
       }
     }
@@ -236,7 +251,16 @@ async function policyChecks(tx: Tx, schemas: string[]): Promise<Finding[]> {
       level: 'warning',
       check: 'policy-column-unindexed',
       object: `${c.tbl}.${col.ident}`,
-      why: `${c.policies.size === 1 ? 'Policy' : 'Policies'} ${[...c.policies].join(', ')} compare${c.policies.size === 1 ? 's' : ''} ${col.ident} with auth.uid(), and no index starts with that column, so every query through the policy scans the whole table.`,
+      why: `${c.policies.size === 1 ? 'Policy' : 'Policies'} ${[...c.policies].join(', ')} ${[
+        c.uses.has('uid') ? `compare${c.policies.size === 1 ? 's' : ''} ${col.ident} with auth.uid()` : '',
+        c.uses.has('org')
+          ? `pass${c.policies.size === 1 ? 'es' : ''} ${col.ident} to auth.is_member / auth.has_org_role (a membership check per row)`
+          : '',
+      ]
+        .filter(Boolean)
+        .join(
+          ' and ',
+        )}, and no index starts with that column, so every query through the policy scans the whole table.`,
       fix: `CREATE INDEX ON ${c.tbl} (${col.ident});`,
     });
   }
@@ -355,6 +379,28 @@ export function uidComparedColumns(expr: string): string[] {
       if (/^(and|or|not|select|when|then|else)$/i.test(ident)) continue;
       cols.add(ident.startsWith('"') ? ident.slice(1, -1).replace(/""/g, '"') : ident.toLowerCase());
     }
+  }
+  return [...cols];
+}
+
+// Inside a scalar subquery the deparser qualifies the column with its table: `( SELECT
+// auth.is_member(projects.org_id) AS is_member)`.
+const ORG_HELPER = new RegExp(
+  String.raw`\bauth\.(?:is_member|has_org_role)\(\s*(?:${IDENT}\s*\.\s*)?${IDENT}\s*[,)]`,
+  'gi',
+);
+
+/**
+ * The unqualified columns a deparsed policy expression passes as the organisation to
+ * auth.is_member or auth.has_org_role, bare or wrapped, qualified or not. The policy then filters the table by that column: it wants an index.
+ */
+export function orgHelperColumns(expr: string): string[] {
+  const masked = maskQuoted(expr);
+  const cols = new Set<string>();
+  for (const m of expr.matchAll(ORG_HELPER)) {
+    if (masked[m.index] !== expr[m.index]) continue;
+    const ident = m[2]!;
+    cols.add(ident.startsWith('"') ? ident.slice(1, -1).replace(/""/g, '"') : ident.toLowerCase());
   }
   return [...cols];
 }

@@ -15,6 +15,9 @@ const CHROMIUM = chromiumFor('mail-link page');
 const NEW_PASSWORD = 'a fresh recovery passphrase';
 
 const REGISTER = 'mutation Register($input: SignUpInput!) { register(input: $input) { confirmationRequired } }';
+const CREATE_ORG = 'mutation C($slug: String!) { createOrganization(name: "Tab Co", slug: $slug) { id } }';
+const INVITE_ORG =
+  'mutation I($org: ID!, $email: String!) { inviteMember(organizationId: $org, email: $email, role: MEMBER) { id } }';
 const VERIFY_EMAIL = 'mutation VerifyEmail($token: String!) { verifyEmail(token: $token) { accessToken } }';
 
 let catcher: MailCatcher;
@@ -180,6 +183,37 @@ describe.skipIf(!CHROMIUM)('the mail-link page in headless Chromium', () => {
     const [user] = await t.admin`select email, pending_email from auth.users where email = ${next}`;
     expect(user?.pending_email).toBeNull();
     expect(b.pageErrors).toEqual([]);
+  }, 60_000);
+
+  it('accepts an invitation with the session this tab keeps, and asks to sign in without one', async () => {
+    const ownerLink = await register(email('orgowner'));
+    const owner = (await t.gql(VERIFY_EMAIL, { token: new URL(ownerLink).searchParams.get('token') })).data!
+      .verifyEmail;
+    const org = (await t.gql(CREATE_ORG, { slug: `tab-${Date.now().toString(36)}` }, owner.accessToken)).data!
+      .createOrganization.id;
+    const address = email('linkinvited');
+    // Signed in in this tab by the confirmation link (the address is proven).
+    await open(b.page, await register(address), /Email confirmed/);
+    expect((await t.gql(INVITE_ORG, { org, email: address }, owner.accessToken)).errors).toBeUndefined();
+    const invitation = await nextLink(address, 'invitation');
+    const shown = await open(b.page, invitation, /Invitation accepted/);
+    expect(shown.status).toBe('You are now a member of Tab Co.');
+    expect(b.page.url()).toBe(`${base}/`);
+
+    // A fresh tab holds no session: nothing is accepted, and the page says what to do.
+    const other = await openPage(CHROMIUM!, base);
+    try {
+      const stranger = email('linkstranger');
+      expect((await t.gql(INVITE_ORG, { org, email: stranger }, owner.accessToken)).errors).toBeUndefined();
+      const refused = await open(other.page, await nextLink(stranger, 'invitation'), /UNAUTHENTICATED/);
+      expect(refused.code).toBe('UNAUTHENTICATED');
+      expect(other.pageErrors).toEqual([]);
+      expect(other.cspViolations).toEqual([]);
+    } finally {
+      await other.close();
+    }
+    expect(b.pageErrors).toEqual([]);
+    expect(b.cspViolations).toEqual([]);
   }, 60_000);
 
   it('sets a new password from a recovery link only through its form; signIn then takes it', async () => {

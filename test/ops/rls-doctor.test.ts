@@ -6,6 +6,7 @@ import {
   bareAuthCalls,
   type Finding,
   formatFindings,
+  orgHelperColumns,
   runDoctor,
   uidComparedColumns,
 } from '../../src/ops/rls-doctor.js';
@@ -53,6 +54,36 @@ async function reportedThenFixed(
   await t.admin.unsafe(f.fix);
   expect(find(await runDoctor(t.admin, schemas ? { schemas } : {}), check, object)).toEqual([]);
   return f;
+}
+
+/**
+ * Creates public.`table` from `ddl` with forced RLS, expects each column reported as
+ * policy-column-unindexed naming its policy, runs each fix, expects a clean database, and
+ * drops the table whatever happened.
+ */
+async function unindexedThenFixed(
+  table: string,
+  ddl: string,
+  columns: { column: string; policy: string; says: string }[],
+): Promise<void> {
+  await t.admin.unsafe(`${ddl}
+    alter table public.${table} enable row level security;
+    alter table public.${table} force row level security;`);
+  try {
+    for (const c of columns) {
+      const f = await reportedThenFixed(
+        'policy-column-unindexed',
+        `public.${table}.${c.column}`,
+        'warning',
+        `CREATE INDEX ON public.${table} (${c.column});`,
+      );
+      expect(f.why).toContain(c.policy);
+      expect(f.why).toContain(c.says);
+    }
+    expect(await runDoctor(t.admin)).toEqual([]);
+  } finally {
+    await t.admin.unsafe(`drop table if exists public.${table}`);
+  }
 }
 
 describe('the project schema', () => {
@@ -179,26 +210,42 @@ describe('policies', () => {
   });
 
   it('reports a column compared with (select auth.uid()) that no index starts with', async () => {
-    await t.admin`create table public.doc_owned (id bigint generated always as identity primary key,
-                                                 owner_id uuid not null, created_at timestamptz)`;
-    await t.admin`alter table public.doc_owned enable row level security`;
-    await t.admin`alter table public.doc_owned force row level security`;
-    await t.admin`create policy doc_owned_own on public.doc_owned for all to authenticated
-                    using (owner_id = (select auth.uid())) with check ((select auth.uid()) = owner_id)`;
-    // An index that contains the column but does not start with it does not count.
-    await t.admin`create index on public.doc_owned (created_at, owner_id)`;
-    try {
-      const f = await reportedThenFixed(
-        'policy-column-unindexed',
-        'public.doc_owned.owner_id',
-        'warning',
-        'CREATE INDEX ON public.doc_owned (owner_id);',
-      );
-      expect(f.why).toContain('doc_owned_own');
-      expect(await runDoctor(t.admin)).toEqual([]);
-    } finally {
-      await t.admin`drop table if exists public.doc_owned`;
-    }
+    await unindexedThenFixed(
+      'doc_owned',
+      `create table public.doc_owned (id bigint generated always as identity primary key,
+                                      owner_id uuid not null, created_at timestamptz);
+       create policy doc_owned_own on public.doc_owned for all to authenticated
+         using (owner_id = (select auth.uid())) with check ((select auth.uid()) = owner_id);
+       -- An index that contains the column but does not start with it does not count.
+       create index on public.doc_owned (created_at, owner_id);`,
+      [{ column: 'owner_id', policy: 'doc_owned_own', says: 'auth.uid()' }],
+    );
+  });
+});
+
+describe('organisation helpers', () => {
+  it('reports a column passed to auth.is_member / auth.has_org_role that no index starts with', async () => {
+    await unindexedThenFixed(
+      'doc_projects',
+      `create table public.doc_projects (id bigint generated always as identity primary key,
+                                         org_id uuid not null, "Team" uuid, name text);
+       create policy doc_projects_read on public.doc_projects for select to authenticated
+         using ((select auth.is_member(org_id)));
+       create policy doc_projects_write on public.doc_projects for update to authenticated
+         using ((select auth.has_org_role("Team", '{owner,admin}')))
+         with check ((select auth.has_org_role("Team", '{owner,admin}')));`,
+      [
+        { column: 'org_id', policy: 'doc_projects_read', says: 'auth.is_member' },
+        { column: '"Team"', policy: 'doc_projects_write', says: 'auth.has_org_role' },
+      ],
+    );
+  });
+
+  it('reads the column out of the deparsed calls, bare or wrapped, and not out of literals', () => {
+    expect(orgHelperColumns('( SELECT auth.is_member(projects.org_id) AS is_member)')).toEqual(['org_id']);
+    expect(orgHelperColumns('auth.is_member(team)')).toEqual(['team']);
+    expect(orgHelperColumns('auth.has_org_role("Org", \'{owner}\'::text[])')).toEqual(['Org']);
+    expect(orgHelperColumns("(name = 'auth.is_member(x)')")).toEqual([]);
   });
 });
 

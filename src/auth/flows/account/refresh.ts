@@ -33,13 +33,16 @@ export async function refresh(
       aal: 'aal1' | 'aal2';
       token_aal: 'aal1' | 'aal2';
       amr: Amr[];
+      org_id: string | null;
     }>(sql`
       select rt.id, rt.user_id, rt.session_id, s.aal, rt.aal as token_aal, s.amr, rt.spent_at is not null as spent,
              coalesce(rt.spent_at > now() - make_interval(secs => ${config.refresh.reuseIntervalS}), false) as within_reuse,
              rt.expires_at <= now() as expired,
              coalesce(s.not_after <= now(), false)
                or (${config.sessions.inactivityTimeoutS}::int > 0 and coalesce(s.refreshed_at, s.created_at)
-                   < now() - make_interval(secs => ${config.sessions.inactivityTimeoutS})) as session_ended
+                   < now() - make_interval(secs => ${config.sessions.inactivityTimeoutS})) as session_ended,
+             (select m.organization_id from public.memberships m
+               where m.organization_id = s.active_organization_id and m.user_id = rt.user_id) as org_id
       from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id
       where rt.token_hash = ${hashRefreshToken(presented)}
       for update of rt`);
@@ -85,7 +88,7 @@ export async function refresh(
         .where(eq(sessions.id, row.session_id));
     }
     // The session's aal and amr carry over: a refresh proves nothing new about the user.
-    const session = { id: row.session_id, aal: row.aal, amr: row.amr };
+    const session = { id: row.session_id, aal: row.aal, amr: row.amr, orgId: row.org_id };
     const audit = byUser('session.refreshed', user.id, client, { sessionId: row.session_id, replayed: row.spent });
     return { granted: await grants.grant(tx, user, session, child, [audit]) };
   });
