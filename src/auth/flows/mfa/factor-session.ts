@@ -191,6 +191,20 @@ export async function elevate(
   return grants.grant(tx, user, elevated.session, elevated.refreshToken, audit);
 }
 
+/** A step-up by a verified factor (a TOTP code, a passkey), recorded as mfa.challenge_verified. */
+export function elevateByFactor(
+  grants: Grants,
+  tx: Tx,
+  caller: MfaCaller,
+  session: SessionRow,
+  user: UserRow,
+  method: 'totp' | 'passkey',
+  factorId: string,
+): Promise<Grant> {
+  const audit = mfaAudit(caller, 'mfa.challenge_verified', { method, factorId, sessionId: session.id });
+  return elevate(grants, tx, session, user, method, [audit]);
+}
+
 /** The rate limit of code guesses (per user and per client), counted before any database work. */
 export const countAttempt = (deps: Pick<MfaDeps, 'limiter'>, caller: MfaCaller): Promise<void> =>
   deps.limiter.consume(reauthChecks('mfa_verify', caller.userId, caller.ip));

@@ -2,11 +2,10 @@ import { AuthError } from '../../errors.js';
 import type { AuthPayload } from '../../model.js';
 import {
   countAttempt,
-  elevate,
+  elevateByFactor,
   liveSession,
   type MfaCaller,
   type MfaDeps,
-  mfaAudit,
   ownFactor,
   recordingWrongCode,
   spendCode,
@@ -33,12 +32,7 @@ export async function verify(
         });
       }
       await spendCode(deps.keys, tx, factor, code);
-      const audit = mfaAudit(caller, 'mfa.challenge_verified', {
-        method: 'totp',
-        factorId: factor.id,
-        sessionId: session.id,
-      });
-      return elevate(deps.grants, tx, session, user, 'totp', [audit]);
+      return elevateByFactor(deps.grants, tx, caller, session, user, 'totp', factor.id);
     }),
   );
   return deps.grants.issue(granted);

@@ -11,7 +11,7 @@ import {
   takeChallenge,
   webauthnLib,
 } from '../../webauthn.js';
-import { countAttempt, elevate, liveSession, type MfaCaller, mfaAudit } from '../mfa/factor-session.js';
+import { countAttempt, elevateByFactor, liveSession, type MfaCaller } from '../mfa/factor-session.js';
 import { type PasskeyDeps, passkeysOf, recordUse, verifyAssertion } from './shared.js';
 
 /**
@@ -60,12 +60,7 @@ export async function verifyPasskey(deps: PasskeyDeps, caller: MfaCaller, rawRes
   const granted = await deps.db.transaction(async (tx) => {
     const { session, user } = await liveSession(tx, caller);
     await recordUse(tx, passkey, newCounter);
-    const audit = mfaAudit(caller, 'mfa.challenge_verified', {
-      method: 'passkey',
-      factorId: passkey.id,
-      sessionId: session.id,
-    });
-    return elevate(deps.grants, tx, session, user, 'passkey', [audit]);
+    return elevateByFactor(deps.grants, tx, caller, session, user, 'passkey', passkey.id);
   });
   return deps.grants.issue(granted);
 }
