@@ -1,0 +1,174 @@
+import {
+  type AuthChangeEvent,
+  type AuthClient,
+  AuthgateError,
+  createAuthClient,
+  errorCode,
+  memoryStorage,
+  type Session,
+} from '@authgate/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { email, PASSWORD, startGateway, type TestGateway } from '../helpers.js';
+
+// The package as an app uses it, from its build (packages/client/dist, made by `npm run check`),
+// against a live gateway. The browser's share (tabs, reloads, cookies) is in browser.test.ts.
+
+let t: TestGateway;
+beforeAll(async () => {
+  t = await startGateway();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const url = () => t.url;
+
+/** Counts the refresh mutations that reach the gateway through this client. */
+function countingFetch(): { fetch: typeof fetch; refreshes: () => number } {
+  let n = 0;
+  return {
+    fetch: async (input, init) => {
+      if (typeof init?.body === 'string' && init.body.includes('"operationName":"Refresh"')) n++;
+      return fetch(input, init);
+    },
+    refreshes: () => n,
+  };
+}
+
+function recorder(client: AuthClient): AuthChangeEvent[] {
+  const events: AuthChangeEvent[] = [];
+  client.onAuthStateChange((event) => events.push(event));
+  return events;
+}
+
+describe('@authgate/client in Node', () => {
+  it('signs up, keeps the session in its storage and a second client on that storage reads it back', async () => {
+    const storage = memoryStorage();
+    const client = createAuthClient({ url: url(), storage });
+    const events = recorder(client);
+    const mail = email('pkg');
+    const session = await client.signUp({ email: mail, password: PASSWORD });
+    expect(session.user.email).toBe(mail);
+    expect(session.refreshToken).toMatch(/\S{20,}/);
+    expect(events).toEqual(['INITIAL_SESSION', 'SIGNED_IN']);
+
+    const { me } = await client.request<{ me: { email: string } | null }, Record<string, never>>(
+      'query { me { email } }',
+    );
+    expect(me?.email).toBe(mail);
+
+    // "A reload": a new client on the same storage.
+    const again = createAuthClient({ url: url(), storage });
+    expect((await again.getSession())?.accessToken).toBe(session.accessToken);
+    expect((await again.getUser())?.email).toBe(mail);
+  });
+
+  it('renews a token about to expire once for concurrent requests, and says TOKEN_REFRESHED', async () => {
+    const counting = countingFetch();
+    // A margin longer than the token's life: every token "expires soon".
+    const client = createAuthClient({ url: url(), fetch: counting.fetch, refreshMarginSeconds: 24 * 3600 });
+    const events = recorder(client);
+    const first = await client.signIn({
+      email: (await client.signUp({ email: email('pkg'), password: PASSWORD })).user.email,
+      password: PASSWORD,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        client.request<{ me: { id: string } }, Record<string, never>>('query { me { id } }'),
+      ),
+    );
+    expect(results.every((r) => r.me.id === first.user.id)).toBe(true);
+    expect(counting.refreshes()).toBe(1);
+    expect(client.session?.accessToken).not.toBe(first.accessToken);
+    expect(events.filter((e) => e === 'TOKEN_REFRESHED')).toHaveLength(1);
+  });
+
+  it('on UNAUTHENTICATED renews once and retries through client.fetch; a dead session ends in SIGNED_OUT, once', async () => {
+    const counting = countingFetch();
+    const storage = memoryStorage();
+    const client = createAuthClient({ url: url(), storage, fetch: counting.fetch });
+    const events = recorder(client);
+    const s = await client.signUp({ email: email('pkg'), password: PASSWORD });
+    // A token the gateway refuses (a signature that does not verify) in place of the good one.
+    const bad: Session = { ...s, accessToken: `${s.accessToken.slice(0, -4)}AAAA` };
+    await storage.setItem('authgate.session', JSON.stringify({ v: 1, ...bad }));
+    const reloaded = createAuthClient({ url: url(), storage, fetch: counting.fetch });
+    const { me } = await reloaded.request<{ me: { id: string } }, Record<string, never>>('query { me { id } }');
+    expect(me.id).toBe(s.user.id);
+    expect(counting.refreshes()).toBe(1);
+
+    // The session revoked on the gateway: the retry's renewal fails, the client signs out once.
+    const reloadedEvents = recorder(reloaded);
+    await t.admin`delete from auth.sessions where user_id = ${s.user.id}`;
+    await storage.setItem(
+      'authgate.session',
+      JSON.stringify({ v: 1, ...bad, refreshToken: reloaded.session?.refreshToken }),
+    );
+    const third = createAuthClient({ url: url(), storage, fetch: counting.fetch });
+    const thirdEvents = recorder(third);
+    const err = await third.request('query { me { id } }').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthgateError);
+    expect(errorCode(err)).toBe('UNAUTHENTICATED');
+    expect(counting.refreshes()).toBe(2);
+    expect(thirdEvents).toEqual(['INITIAL_SESSION', 'SIGNED_OUT']);
+    expect(await storage.getItem('authgate.session')).toBeNull();
+    expect(third.session).toBeNull();
+    // Signed out, the next request goes anonymously and renews nothing.
+    expect((await third.request<{ me: unknown }, Record<string, never>>('query { me { id } }')).me).toBeNull();
+    expect(counting.refreshes()).toBe(2);
+    expect(events[0]).toBe('INITIAL_SESSION');
+    expect(reloadedEvents[0]).toBe('INITIAL_SESSION');
+  });
+
+  it('surfaces typed error codes and changes nothing on a failed sign-in', async () => {
+    const client = createAuthClient({ url: url() });
+    const err = await client.signIn({ email: email('nobody'), password: PASSWORD }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthgateError);
+    expect((err as AuthgateError).code).toBe('INVALID_CREDENTIALS');
+    expect(client.session).toBeNull();
+  });
+
+  it('signs out on the gateway, clears storage and the refresh token no longer works', async () => {
+    const storage = memoryStorage();
+    const client = createAuthClient({ url: url(), storage });
+    const events = recorder(client);
+    const s = await client.signUp({ email: email('pkg'), password: PASSWORD });
+    expect(await client.signOut()).toBe(true);
+    expect(events.at(-1)).toBe('SIGNED_OUT');
+    expect(await storage.getItem('authgate.session')).toBeNull();
+    const res = await t.gql('mutation($r: String!) { refresh(refreshToken: $r) { accessToken } }', {
+      r: s.refreshToken,
+    });
+    expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_REFRESH_TOKEN');
+  });
+
+  it('keeps the refresh token out of storage when told to', async () => {
+    const storage = memoryStorage();
+    const client = createAuthClient({
+      url: url(),
+      storage,
+      persistRefreshToken: false,
+      refreshMarginSeconds: 24 * 3600,
+    });
+    const s = await client.signUp({ email: email('pkg'), password: PASSWORD });
+    const stored = JSON.parse((await storage.getItem('authgate.session')) ?? '{}') as Session;
+    expect(stored.accessToken).toBe(s.accessToken);
+    expect(stored.refreshToken).toBeNull();
+    expect(JSON.stringify(stored)).not.toContain(s.refreshToken as string);
+    // This client still holds it in memory, and renews with it.
+    const renewed = await client.refreshSession();
+    expect(renewed?.accessToken).not.toBe(s.accessToken);
+    expect(await storage.getItem('authgate.session')).not.toContain(renewed?.refreshToken as string);
+  });
+
+  it('reports USER_UPDATED after refreshUser when the user changed', async () => {
+    const client = createAuthClient({ url: url() });
+    const events = recorder(client);
+    const s = await client.signUp({ email: email('pkg'), password: PASSWORD });
+    await t.admin`update auth.users set raw_user_meta_data = raw_user_meta_data || '{"plan":"pro"}' where id = ${s.user.id}`;
+    const user = await client.refreshUser();
+    expect(user?.userMetadata.plan).toBe('pro');
+    expect(client.session?.user.userMetadata.plan).toBe('pro');
+    expect(events).toContain('USER_UPDATED');
+  });
+});
