@@ -426,13 +426,21 @@ export class AuthClient {
   /** With autoRefresh: renew shortly before expiry; every tab's timer fires, the lock lets one exchange. */
   #schedule(): void {
     clearTimeout(this.#timer);
-    if (!this.#current || !this.#auto) return;
-    const due = Date.parse(this.#current.expiresAt) - this.#marginMs - Date.now();
+    const session = this.#current;
+    if (!session || !this.#auto) return;
+    const margin = Math.min(this.#marginMs, lifetimeMs(session.accessToken) / 2);
+    const due = Date.parse(session.expiresAt) - margin - Date.now();
     this.#timer = setTimeout(() => void this.#renew().catch(() => {}), Math.max(0, due));
   }
 
+  /**
+   * Within the refresh margin of expiry. The margin is at most half the token's lifetime, so a
+   * margin longer than the gateway's ACCESS_TOKEN_TTL_S cannot make every new token due at once
+   * (and the renewal timer spin).
+   */
   #expiresSoon(session: Session): boolean {
-    return Date.parse(session.expiresAt) - Date.now() <= this.#marginMs;
+    const margin = Math.min(this.#marginMs, lifetimeMs(session.accessToken) / 2);
+    return Date.parse(session.expiresAt) - Date.now() <= margin;
   }
 
   #sessionOf(payload: AuthPayload): Session {
@@ -469,6 +477,19 @@ export class AuthClient {
       }),
     );
   }
+}
+
+/**
+ * The access token's lifetime from its own `iat` and `exp` (read, not verified: only the gateway
+ * trusts a token). Infinity when unreadable, which leaves the configured margin in force.
+ */
+function lifetimeMs(accessToken: string): number {
+  try {
+    const part = (accessToken.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part)) as { iat?: unknown; exp?: unknown };
+    if (typeof claims.iat === 'number' && typeof claims.exp === 'number') return (claims.exp - claims.iat) * 1000;
+  } catch {}
+  return Number.POSITIVE_INFINITY;
 }
 
 /** The events that take a tab from `before` to `after` when another tab made the change. */
