@@ -9,6 +9,7 @@ const root = new URL('../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, root), 'utf8');
 const DOC_FILES = [
   'README.md',
+  'packages/client/README.md',
   ...readdirSync(new URL('docs/', root))
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`),
