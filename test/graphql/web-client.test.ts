@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   type AuthChangeEvent,
+  type AuthClient,
   AuthgateError,
   createAuthClient,
   DOCUMENTS,
@@ -22,9 +23,10 @@ import { freePort } from '../ports.js';
 
 // examples/web-client is an app on @authgate/client (the workspace package, from its build made
 // by `npm run check`): codegen's typed documents for its own operations, the package for the
-// session. The example lives outside the root tsconfig on purpose: its src/gql/ is generated
-// (git-ignored), so the root `tsc` must not follow an import into it. It is type-checked here with
-// its own tsconfig after codegen, and its documents are loaded by a path tsc does not resolve.
+// session, and a few functions of its own (src/app.ts). The example lives outside the root
+// tsconfig on purpose: its src/gql/ is generated (git-ignored), so the root `tsc` must not follow
+// an import into it. It is type-checked here with its own tsconfig after codegen, and its modules
+// are loaded by a path tsc does not resolve.
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const example = join(root, 'examples/web-client');
 const bin = (name: string): string => join(root, 'node_modules/.bin', name);
@@ -39,8 +41,8 @@ const run = (cmd: string, args: string[], cwd: string): Promise<Run> =>
   });
 const tsc = (): Promise<Run> => run(bin('tsc'), ['--noEmit', '-p', 'tsconfig.json'], example);
 
-// The subset of examples/web-client/src/documents.ts this file drives; their real types are
-// codegen's, checked by tsc above.
+// The subset of examples/web-client/src/{documents,app}.ts this file drives; their real types are
+// codegen's and the example's, checked by tsc above.
 type Documents = {
   MeDocument: Document<
     { me: { id: string; email: string; role: string; profile: { fullName: string | null } | null } | null },
@@ -51,6 +53,15 @@ type Documents = {
     { updateProfile: { id: string; fullName: string | null } },
     { input: { fullName?: string } }
   >;
+};
+
+type App = {
+  createAppClient(url: string, options?: { trusted?: boolean }): AuthClient;
+  currentUser(auth: AuthClient): Promise<{ id: string; email: string } | null>;
+  finishSignIn(
+    auth: AuthClient,
+    landing: string | URL,
+  ): Promise<{ signedIn: true; userId: string } | { signedIn: false; why: 'cancelled' | 'start-again' }>;
 };
 
 /** The package's default `storageKey`: where it keeps the session. */
@@ -102,6 +113,7 @@ function recording() {
 const expiringNow = (): Partial<Session> => ({ expiresAt: new Date(Date.now() + 1000).toISOString() });
 
 let docs: Documents;
+let app: App;
 let t: TestGateway;
 /** A real OpenID Provider the gateway knows as "local", for the provider sign-in. */
 let h: ProviderHarness;
@@ -134,7 +146,9 @@ beforeAll(async () => {
   ]);
   t = gateway;
   expect(codegen.code, codegen.output).toBe(0);
-  docs = (await import(pathToFileURL(join(example, 'src/documents.ts')).href)) as Documents;
+  const load = (file: string): Promise<unknown> => import(pathToFileURL(join(example, 'src', file)).href);
+  docs = (await load('documents.ts')) as Documents;
+  app = (await load('app.ts')) as App;
 });
 afterAll(async () => {
   await t?.close();
@@ -307,7 +321,7 @@ describe('the web-client example on @authgate/client', () => {
       // This gateway does not require confirmed emails: the account is signed in at once.
       expect(confirmationRequired).toBe(false);
       expect(kept.session()).toMatchObject({ accessToken: session?.accessToken, refreshToken: expect.any(String) });
-      expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id, email: mail });
+      expect(await app.currentUser(auth)).toMatchObject({ id: user.id, email: mail });
 
       await expect(auth.register({ email: mail, password: PASSWORD })).rejects.toMatchObject({ code: 'EMAIL_TAKEN' });
     });
@@ -352,7 +366,7 @@ describe('the web-client example on @authgate/client', () => {
         const again = await auth.providerSignInUrl('local', { redirectTo: appUrl });
         expect(kept.verifier()).not.toBe(verifier);
         const back = await signInThrough(h, t, { account: ada.sub, redirectTo: appUrl, url: again });
-        expect((await auth.finishProviderSignIn(back.url.search)).user.id).toBe(user.id);
+        expect(await app.finishSignIn(auth, back.url.search)).toEqual({ signedIn: true, userId: user.id });
       });
 
       it('refuses the code without the verifier that made the challenge, or with another one', async () => {
@@ -373,6 +387,7 @@ describe('the web-client example on @authgate/client', () => {
         expect(kept.session()).toBeNull();
         // The refused attempt spent the code: not even the starter can finish it now.
         await expect(starter.finishProviderSignIn(landing.url)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+        expect(await app.finishSignIn(starter, landing.url)).toEqual({ signedIn: false, why: 'start-again' });
 
         // A stored verifier that is not the challenge's.
         const wrong = createAuthClient({ url: t.url, storage: kept.storage });
@@ -404,6 +419,14 @@ describe('the web-client example on @authgate/client', () => {
 
         const bare = await auth.finishProviderSignIn(new URLSearchParams()).catch((e: unknown) => e);
         expect(bare).toMatchObject({ name: 'ProviderSignInError', error: 'missing_code' });
+
+        // What the example's landing page makes of a refusal.
+        const refusedAgain = await signInThrough(h, t, {
+          account: null,
+          redirectTo: appUrl,
+          url: await auth.providerSignInUrl('local', { redirectTo: appUrl }),
+        });
+        expect(await app.finishSignIn(auth, refusedAgain.url)).toEqual({ signedIn: false, why: 'cancelled' });
       });
     });
   });
@@ -482,19 +505,18 @@ describe('the web-client example on @authgate/client', () => {
     });
 
     it('refuses document text, from the same client without ids or sent raw, and runs none of it', async () => {
-      const kept = inspectable();
-      const byText = createAuthClient({ url: trusted.url, storage: kept.storage });
+      const byText = app.createAppClient(trusted.url);
       const refused = await byText.signUp({ email: email('text'), password: PASSWORD }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(AuthgateError);
       expect(refused).toMatchObject({ code: 'FORBIDDEN' });
-      expect(kept.session()).toBeNull();
+      expect(byText.session).toBeNull();
 
-      const byId = createAuthClient({ url: trusted.url, storage: kept.storage, persistedDocuments: true });
+      const byId = app.createAppClient(trusted.url, { trusted: true });
       const { user, accessToken } = await byId.signUp({ email: email('trusted'), password: PASSWORD });
       const raw = await trusted.gql('mutation { updateProfile(input: { fullName: "Raw" }) { id } }', {}, accessToken);
       expect(raw.data ?? null).toBeNull();
       expect(raw.errors?.[0]?.extensions).toEqual({ code: 'FORBIDDEN', reason: 'PERSISTED_DOCUMENT_REQUIRED' });
-      expect((await byId.request(docs.MeDocument)).me).toMatchObject({ id: user.id });
+      expect(await app.currentUser(byId)).toMatchObject({ id: user.id });
       const rows = await trusted.admin<{ full_name: string | null }[]>`
         select full_name from public.profiles where id = ${user.id}`;
       expect(rows[0]?.full_name).toBeNull();
