@@ -11,6 +11,10 @@ const config: CodegenConfig = {
       preset: 'client',
       presetConfig: { fragmentMasking: false, persistedDocuments: true },
       config: {
+        // Each document as its text (a String carrying its types and, with persistedDocuments,
+        // its id): what @authgate/client sends. The default DocumentNode objects carry no text,
+        // and printing them back would need graphql in the bundle.
+        documentMode: 'string',
         useTypeImports: true,
         enumsAsTypes: true,
         // Relative imports with .js, so the output also works under "moduleResolution": "NodeNext".

@@ -1,17 +1,32 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  type AuthChangeEvent,
+  type AuthClient,
+  AuthgateError,
+  createAuthClient,
+  DOCUMENTS,
+  type Document,
+  ProviderSignInError,
+  type Session,
+  type SessionStorage,
+} from '@authgate/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ProviderHarness, startProvider } from '../../dev/oidc-provider.js';
 import { email, PASSWORD, startGateway, type TestGateway } from '../helpers.js';
 import { signInThrough } from '../oidc-browser.js';
 import { freePort } from '../ports.js';
 
-// The example lives outside the root tsconfig on purpose: its src/gql/ is generated (git-ignored),
-// so the root `tsc` must not follow an import into it. The example is type-checked here with its
-// own tsconfig after codegen, and its modules are loaded by a path tsc does not resolve.
+// examples/web-client is an app on @authgate/client (the workspace package, from its build made
+// by `npm run check`): codegen's typed documents for its own operations, the package for the
+// session, and a few functions of its own (src/app.ts). The example lives outside the root
+// tsconfig on purpose: its src/gql/ is generated (git-ignored), so the root `tsc` must not follow
+// an import into it. It is type-checked here with its own tsconfig after codegen, and its modules
+// are loaded by a path tsc does not resolve.
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const example = join(root, 'examples/web-client');
 const bin = (name: string): string => join(root, 'node_modules/.bin', name);
@@ -26,39 +41,79 @@ const run = (cmd: string, args: string[], cwd: string): Promise<Run> =>
   });
 const tsc = (): Promise<Run> => run(bin('tsc'), ['--noEmit', '-p', 'tsconfig.json'], example);
 
-// The subset of examples/web-client/src/client.ts this file drives; its real types are checked by tsc above.
-type Tokens = { accessToken: string; refreshToken: string; expiresAt: string };
-type Storage = { get(): Tokens | null; set(t: Tokens | null): void };
-type VerifierStorage = { get(): string | null; set(v: string | null): void };
-type User = { id: string; email: string };
-type Client = {
-  request(document: unknown, variables?: Record<string, unknown>): Promise<any>;
-  signUp(input: { email: string; password: string; data?: unknown }): Promise<{ id: string; email: string }>;
-  signIn(input: { email: string; password: string }): Promise<{ id: string; email: string }>;
-  register(input: { email: string; password: string }): Promise<{ user: User; confirmationRequired: boolean }>;
-  providerSignInUrl(provider: string, options?: { redirectTo?: string }): Promise<string>;
-  finishProviderSignIn(landing: string | URL | URLSearchParams): Promise<User>;
-  signOut(scope?: string): Promise<boolean>;
-  storage: Storage;
+// The subset of examples/web-client/src/{documents,app}.ts this file drives; their real types are
+// codegen's and the example's, checked by tsc above.
+type Documents = {
+  MeDocument: Document<
+    { me: { id: string; email: string; role: string; profile: { fullName: string | null } | null } | null },
+    Record<string, never>
+  >;
+  ProfilesDocument: Document<{ profiles: { edges: Array<{ node: { id: string } }> } }, { first?: number }>;
+  UpdateProfileDocument: Document<
+    { updateProfile: { id: string; fullName: string | null } },
+    { input: { fullName?: string } }
+  >;
 };
-type ClientModule = {
-  createAuthClient(o: {
-    url: string;
-    storage?: Storage;
-    fetch?: typeof fetch;
-    refreshMarginSeconds?: number;
-    verifierStorage?: VerifierStorage;
-    persistedDocuments?: boolean;
-  }): Client;
-  memoryStorage(initial?: Tokens | null): Storage;
-  memoryVerifierStorage(): VerifierStorage;
-  GraphQLRequestError: new (...args: any[]) => Error & { code: string | undefined; status: number | undefined };
-  ProviderSignInError: new (...args: any[]) => Error & { error: string; description: string | undefined };
-};
-type Documents = Record<'MeDocument' | 'ProfilesDocument' | 'UpdateProfileDocument', unknown>;
 
-let lib: ClientModule;
+type App = {
+  createAppClient(url: string, options?: { trusted?: boolean }): AuthClient;
+  currentUser(auth: AuthClient): Promise<{ id: string; email: string } | null>;
+  finishSignIn(
+    auth: AuthClient,
+    landing: string | URL,
+  ): Promise<{ signedIn: true; userId: string } | { signedIn: false; why: 'cancelled' | 'start-again' }>;
+};
+
+/** The package's default `storageKey`: where it keeps the session. */
+const SESSION_KEY = 'authgate.session';
+
+/**
+ * A memory store the test can look into and tamper with, as a revoked or expiring token would
+ * leave it. A client reads the store when it is created, so a tampered session is seen by the
+ * next client made over it.
+ */
+function inspectable() {
+  const items = new Map<string, string>();
+  const storage: SessionStorage = {
+    getItem: (key) => items.get(key) ?? null,
+    setItem: (key, value) => {
+      items.set(key, value);
+    },
+    removeItem: (key) => {
+      items.delete(key);
+    },
+  };
+  const verifierKey = (): string | undefined => [...items.keys()].find((k) => k.endsWith(':pkce'));
+  return {
+    storage,
+    session: (): Session | null => JSON.parse(items.get(SESSION_KEY) ?? 'null') as Session | null,
+    patch: (change: Partial<Session>): void => {
+      items.set(SESSION_KEY, JSON.stringify({ ...JSON.parse(items.get(SESSION_KEY) ?? '{}'), ...change }));
+    },
+    /** The PKCE verifier `providerSignInUrl` keeps for `finishProviderSignIn`. */
+    verifier: (): string | null => items.get(verifierKey() ?? '') ?? null,
+    replaceVerifier: (verifier: string): void => {
+      items.set(verifierKey()!, verifier);
+    },
+  };
+}
+
+/** A fetch that records each request's operation, bearer and body, to count refreshes and retries. */
+function recording() {
+  const sent: Array<{ op: string; bearer: string | null; body: Record<string, unknown> }> = [];
+  const record: typeof fetch = (input, init) => {
+    const body = JSON.parse(String(init?.body)) as Record<string, unknown>;
+    sent.push({ op: String(body.operationName), bearer: new Headers(init?.headers).get('authorization'), body });
+    return fetch(input, init);
+  };
+  return { fetch: record, sent, refreshes: (): number => sent.filter((r) => r.op === 'Refresh').length };
+}
+
+/** Soon enough that the next request renews first (the package's margin is 30 s). */
+const expiringNow = (): Partial<Session> => ({ expiresAt: new Date(Date.now() + 1000).toISOString() });
+
 let docs: Documents;
+let app: App;
 let t: TestGateway;
 /** A real OpenID Provider the gateway knows as "local", for the provider sign-in. */
 let h: ProviderHarness;
@@ -74,7 +129,6 @@ async function startWithProvider(): Promise<TestGateway> {
   h = await startProvider({ redirectUris: [`${gatewayOrigin}/auth/local/callback`] });
   return startGateway(
     {
-      ACCESS_TOKEN_TTL_S: '30',
       PUBLIC_URL: gatewayOrigin,
       OIDC_PROVIDERS: JSON.stringify([
         { name: 'local', issuer: h.issuer, clientId: h.clientId, clientSecret: h.clientSecret, timeoutMs: 5000 },
@@ -93,15 +147,15 @@ beforeAll(async () => {
   t = gateway;
   expect(codegen.code, codegen.output).toBe(0);
   const load = (file: string): Promise<unknown> => import(pathToFileURL(join(example, 'src', file)).href);
-  lib = (await load('client.ts')) as ClientModule;
   docs = (await load('documents.ts')) as Documents;
+  app = (await load('app.ts')) as App;
 });
 afterAll(async () => {
   await t?.close();
   await h?.close();
 });
 
-describe('the typed client example', () => {
+describe('the web-client example on @authgate/client', () => {
   it('type-checks after codegen', async () => {
     const res = await tsc();
     expect(res.code, res.output).toBe(0);
@@ -112,14 +166,18 @@ describe('the typed client example', () => {
     await writeFile(
       file,
       [
-        `import { createAuthClient } from './client.js';`,
-        `import { MeDocument, SignOutDocument, UpdateProfileDocument } from './documents.js';`,
+        `import { createAuthClient } from '@authgate/client';`,
+        `import { MeDocument, ProfilesDocument, UpdateProfileDocument } from './documents.js';`,
         `const auth = createAuthClient({ url: 'http://localhost/graphql' });`,
         `await auth.signIn({ email: 42, password: 'x' });`,
         `await auth.request(UpdateProfileDocument);`,
-        `await auth.request(SignOutDocument, { scope: 'EVERYWHERE' });`,
+        `await auth.request(ProfilesDocument, { first: 'ten' });`,
         `(await auth.request(MeDocument)).me?.nickname;`,
-        `await auth.request(MeDocument);`,
+        `await auth.request(MeDocument, { first: 1 });`,
+        `await auth.signOut('EVERYWHERE');`,
+        `const { me } = await auth.request(MeDocument);`,
+        `const name: string | null | undefined = me?.profile?.fullName;`,
+        `await auth.request(UpdateProfileDocument, { input: { fullName: name ?? null } });`,
         '',
       ].join('\n'),
     );
@@ -131,136 +189,139 @@ describe('the typed client example', () => {
     }
     expect(res.code).not.toBe(0);
     const errors = res.output.split('\n').filter((l) => l.includes('error TS'));
-    // Lines 4-7 fail, each for its own reason; the correct call on line 8 does not.
-    expect(errors.map((l) => /\((\d+),\d+\)/.exec(l)?.[1])).toEqual(['4', '5', '6', '7']);
+    // Lines 4-9 fail, each for its own reason; the correct calls on lines 10-12 do not.
+    expect(errors.map((l) => /\((\d+),\d+\)/.exec(l)?.[1])).toEqual(['4', '5', '6', '7', '8', '9']);
     expect(errors[0]).toContain("Type 'number' is not assignable to type 'string'");
+    expect(errors[1]).toContain('Expected 2 arguments');
+    expect(errors[3]).toContain("Property 'nickname' does not exist");
     expect(errors.every((l) => l.startsWith(`src/wrong-usage-${process.pid}.ts`))).toBe(true);
   });
 
   describe('against a live gateway', () => {
-    // Records each request's operation and bearer, to count refreshes and retries.
-    const counted = (): { fetch: typeof fetch; sent: Array<{ op: string; bearer: string | undefined }> } => {
-      const sent: Array<{ op: string; bearer: string | undefined }> = [];
-      return {
-        sent,
-        fetch: async (input, init) => {
-          const headers = init?.headers as Record<string, string>;
-          sent.push({ op: JSON.parse(String(init?.body)).operationName, bearer: headers.authorization });
-          return fetch(input, init);
-        },
-      };
-    };
-    const refreshes = (c: ReturnType<typeof counted>): number => c.sent.filter((r) => r.op === 'Refresh').length;
-
     it('signs up, reads me with the bearer and refreshes once for concurrent requests', async () => {
-      const storage = lib.memoryStorage();
-      const a = counted();
-      // The default margin (30 s) would cover the whole of this gateway's 30 s tokens.
-      const auth = lib.createAuthClient({ url: t.url, storage, fetch: a.fetch, refreshMarginSeconds: 5 });
+      const kept = inspectable();
+      const a = recording();
+      const auth = createAuthClient({ url: t.url, storage: kept.storage, fetch: a.fetch });
       const mail = email('webclient');
-      const user = await auth.signUp({ email: mail, password: PASSWORD, data: { username: `wc_${Date.now()}` } });
-      expect(user.email).toBe(mail);
-      const signedUp = storage.get()!;
-      expect(signedUp.accessToken).toEqual(expect.any(String));
-      expect(Date.parse(signedUp.expiresAt) - Date.now()).toBeLessThanOrEqual(30_000);
+      const session = await auth.signUp({ email: mail, password: PASSWORD, data: { username: `wc_${Date.now()}` } });
+      expect(session.user.email).toBe(mail);
+      expect(kept.session()).toMatchObject({ accessToken: session.accessToken, refreshToken: session.refreshToken });
 
       const { me } = await auth.request(docs.MeDocument);
-      expect(me).toMatchObject({ id: user.id, email: mail, role: 'authenticated' });
+      expect(me).toMatchObject({ id: session.user.id, email: mail, role: 'authenticated' });
+      expect(a.sent.find((r) => r.op === 'Me')?.bearer).toBe(`Bearer ${session.accessToken}`);
       const { profiles } = await auth.request(docs.ProfilesDocument, { first: 5 });
-      expect(profiles.edges.map((e: any) => e.node.id)).toContain(user.id);
-      expect(refreshes(a)).toBe(0);
+      expect(profiles.edges.map((e) => e.node.id)).toContain(session.user.id);
+      expect(a.refreshes()).toBe(0);
 
-      // A 30 s token is always within a 60 s margin: every batch of requests refreshes first.
-      const b = counted();
-      const eager = lib.createAuthClient({ url: t.url, storage, fetch: b.fetch, refreshMarginSeconds: 60 });
-      const results = await Promise.all(Array.from({ length: 5 }, () => eager.request(docs.MeDocument)));
-      for (const r of results) expect(r.me?.id).toBe(user.id);
-      expect(refreshes(b)).toBe(1);
-      const refreshed = storage.get()!;
-      expect(refreshed.accessToken).not.toBe(signedUp.accessToken);
-      expect(refreshed.refreshToken).not.toBe(signedUp.refreshToken);
+      // A token about to expire: every request of the batch waits for the one refresh.
+      kept.patch(expiringNow());
+      const b = recording();
+      const later = createAuthClient({ url: t.url, storage: kept.storage, fetch: b.fetch });
+      const results = await Promise.all(Array.from({ length: 5 }, () => later.request(docs.MeDocument)));
+      for (const r of results) expect(r.me?.id).toBe(session.user.id);
+      expect(b.refreshes()).toBe(1);
+      const refreshed = kept.session()!;
+      expect(refreshed.accessToken).not.toBe(session.accessToken);
+      expect(refreshed.refreshToken).not.toBe(session.refreshToken);
 
-      const { updateProfile } = await eager.request(docs.UpdateProfileDocument, { input: { fullName: 'Web Client' } });
-      expect(updateProfile).toMatchObject({ id: user.id, fullName: 'Web Client' });
-      expect(refreshes(b)).toBe(2);
+      const { updateProfile } = await later.request(docs.UpdateProfileDocument, { input: { fullName: 'Web Client' } });
+      expect(updateProfile).toMatchObject({ id: session.user.id, fullName: 'Web Client' });
+      // The new token is good for the gateway's whole TTL: no second refresh.
+      expect(b.refreshes()).toBe(1);
     });
 
     it('refreshes and retries once when the server refuses the access token', async () => {
-      const storage = lib.memoryStorage();
-      const c = counted();
-      const auth = lib.createAuthClient({ url: t.url, storage, fetch: c.fetch, refreshMarginSeconds: 5 });
-      const user = await auth.signUp({ email: email('webclient'), password: PASSWORD });
-      const valid = storage.get()!;
-      storage.set({ ...valid, accessToken: 'not-a-jwt' });
+      const kept = inspectable();
+      const { user, refreshToken } = await createAuthClient({ url: t.url, storage: kept.storage }).signUp({
+        email: email('webclient'),
+        password: PASSWORD,
+      });
+      kept.patch({ accessToken: 'not-a-jwt' });
+      const c = recording();
+      const auth = createAuthClient({ url: t.url, storage: kept.storage, fetch: c.fetch });
 
       const results = await Promise.all(Array.from({ length: 5 }, () => auth.request(docs.MeDocument)));
       for (const r of results) expect(r.me?.id).toBe(user.id);
-      expect(refreshes(c)).toBe(1);
+      expect(c.refreshes()).toBe(1);
       // Each request went out once with the refused token and once more with the new one.
+      const renewed = kept.session()!;
       const me = c.sent.filter((r) => r.op === 'Me');
       expect(me.filter((r) => r.bearer === 'Bearer not-a-jwt')).toHaveLength(5);
-      expect(me.filter((r) => r.bearer === `Bearer ${storage.get()!.accessToken}`)).toHaveLength(5);
-      expect(storage.get()!.accessToken).not.toBe('not-a-jwt');
-      expect(storage.get()!.refreshToken).not.toBe(valid.refreshToken);
+      expect(me.filter((r) => r.bearer === `Bearer ${renewed.accessToken}`)).toHaveLength(5);
+      expect(renewed.accessToken).not.toBe('not-a-jwt');
+      expect(renewed.refreshToken).not.toBe(refreshToken);
     });
 
-    it('surfaces error codes and clears the tokens when the refresh token is no longer valid', async () => {
-      const storage = lib.memoryStorage();
-      const auth = lib.createAuthClient({ url: t.url, storage, refreshMarginSeconds: 5 });
+    it('surfaces error codes and signs out when the refresh token is no longer valid', async () => {
+      const kept = inspectable();
+      const auth = createAuthClient({ url: t.url, storage: kept.storage });
       const err = await auth.signIn({ email: email('nobody'), password: PASSWORD }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(lib.GraphQLRequestError);
+      expect(err).toBeInstanceOf(AuthgateError);
       expect(err).toMatchObject({ code: 'INVALID_CREDENTIALS' });
-      expect(storage.get()).toBeNull();
+      expect(kept.session()).toBeNull();
 
-      // Refused access token, then a refused refresh token: the session is over.
-      await auth.signUp({ email: email('webclient'), password: PASSWORD });
-      storage.set({ ...storage.get()!, accessToken: 'not-a-jwt', refreshToken: 'not-a-refresh-token' });
-      await expect(auth.request(docs.MeDocument)).rejects.toMatchObject({ code: 'INVALID_REFRESH_TOKEN' });
-      expect(storage.get()).toBeNull();
-      expect((await auth.request(docs.MeDocument)).me).toBeNull();
+      /** A client over the stored session as `change` leaves it, and the events it emits. */
+      const tampered = (change: Partial<Session>) => {
+        kept.patch(change);
+        const events: AuthChangeEvent[] = [];
+        const client = createAuthClient({ url: t.url, storage: kept.storage });
+        client.onAuthStateChange((event) => events.push(event));
+        return { client, events };
+      };
 
-      // The same when the refresh ahead of expiry is refused.
+      // A refused access token, then a refused refresh token: the session is over, and the
+      // request fails with the gateway's answer to it.
       await auth.signUp({ email: email('webclient'), password: PASSWORD });
-      storage.set({ ...storage.get()!, refreshToken: 'not-a-refresh-token' });
-      const eager = lib.createAuthClient({ url: t.url, storage, refreshMarginSeconds: 60 });
-      await expect(eager.request(docs.MeDocument)).rejects.toMatchObject({ code: 'INVALID_REFRESH_TOKEN' });
-      expect(storage.get()).toBeNull();
+      const refused = tampered({ accessToken: 'not-a-jwt', refreshToken: 'not-a-refresh-token' });
+      await expect(refused.client.request(docs.MeDocument)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      expect(kept.session()).toBeNull();
+      expect(refused.client.session).toBeNull();
+      expect(refused.events.at(-1)).toBe('SIGNED_OUT');
+      expect((await refused.client.request(docs.MeDocument)).me).toBeNull();
+
+      // A refused refresh ahead of expiry: signed out before the request, which runs as nobody.
+      await auth.signUp({ email: email('webclient'), password: PASSWORD });
+      const expiring = tampered({ ...expiringNow(), refreshToken: 'not-a-refresh-token' });
+      expect((await expiring.client.request(docs.MeDocument)).me).toBeNull();
+      expect(kept.session()).toBeNull();
+      expect(expiring.events.at(-1)).toBe('SIGNED_OUT');
     });
 
     it('signs out on the server and clears the storage', async () => {
-      const storage = lib.memoryStorage();
-      const auth = lib.createAuthClient({ url: t.url, storage, refreshMarginSeconds: 5 });
+      const kept = inspectable();
+      const auth = createAuthClient({ url: t.url, storage: kept.storage });
       const mail = email('webclient');
-      await auth.signUp({ email: mail, password: PASSWORD });
-      const ended = storage.get()!;
+      const { accessToken } = await auth.signUp({ email: mail, password: PASSWORD });
       expect(await auth.signOut()).toBe(true);
-      expect(storage.get()).toBeNull();
+      expect(kept.session()).toBeNull();
+      expect(auth.session).toBeNull();
       expect((await auth.request(docs.MeDocument)).me).toBeNull();
       // The old access token is refused from now on.
-      const res = await t.gql('query { me { id } }', {}, ended.accessToken);
+      const res = await t.gql('query { me { id } }', {}, accessToken);
       expect(res.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
 
       // Signing out still clears the storage when the server cannot be reached.
       await auth.signIn({ email: mail, password: PASSWORD });
-      const offline = lib.createAuthClient({
+      const offline = createAuthClient({
         url: t.url,
-        storage,
+        storage: kept.storage,
         fetch: () => Promise.reject(new TypeError('fetch failed')),
       });
       expect(await offline.signOut()).toBe(false);
-      expect(storage.get()).toBeNull();
+      expect(kept.session()).toBeNull();
     });
 
     it('registers: stores the session the gateway starts and answers the user', async () => {
-      const storage = lib.memoryStorage();
-      const auth = lib.createAuthClient({ url: t.url, storage, refreshMarginSeconds: 5 });
+      const kept = inspectable();
+      const auth = createAuthClient({ url: t.url, storage: kept.storage });
       const mail = email('webclient');
-      const { user, confirmationRequired } = await auth.register({ email: mail, password: PASSWORD });
-      expect(user).toEqual({ id: expect.any(String), email: mail });
+      const { user, session, confirmationRequired } = await auth.register({ email: mail, password: PASSWORD });
+      expect(user).toMatchObject({ id: expect.any(String), email: mail });
       // This gateway does not require confirmed emails: the account is signed in at once.
       expect(confirmationRequired).toBe(false);
-      expect(storage.get()).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String) });
-      expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id, email: mail });
+      expect(kept.session()).toMatchObject({ accessToken: session?.accessToken, refreshToken: expect.any(String) });
+      expect(await app.currentUser(auth)).toMatchObject({ id: user.id, email: mail });
 
       await expect(auth.register({ email: mail, password: PASSWORD })).rejects.toMatchObject({ code: 'EMAIL_TAKEN' });
     });
@@ -279,14 +340,13 @@ describe('the typed client example', () => {
       });
 
       it('builds the start URL with a challenge, then finishes with the stored verifier', async () => {
-        const storage = lib.memoryStorage();
-        const verifierStorage = lib.memoryVerifierStorage();
-        const auth = lib.createAuthClient({ url: t.url, storage, verifierStorage, refreshMarginSeconds: 5 });
+        const kept = inspectable();
+        const auth = createAuthClient({ url: t.url, storage: kept.storage });
         const ada = account('ada');
 
         const start = new URL(await auth.providerSignInUrl('local', { redirectTo: appUrl }));
         expect(start.origin + start.pathname).toBe(`${gatewayOrigin}/auth/local/start`);
-        const verifier = verifierStorage.get()!;
+        const verifier = kept.verifier()!;
         expect(verifier).toMatch(/^[\w-]{43}$/);
         expect(Object.fromEntries(start.searchParams)).toEqual({
           redirect_to: appUrl,
@@ -296,56 +356,55 @@ describe('the typed client example', () => {
 
         const landing = await signInThrough(h, t, { account: ada.sub, redirectTo: appUrl, url: start.toString() });
         expect(landing.code).toBeTruthy();
-        const user = await auth.finishProviderSignIn(landing.url.toString());
-        expect(user).toEqual({ id: expect.any(String), email: ada.email });
-        expect(verifierStorage.get()).toBeNull();
-        expect(storage.get()).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String) });
+        const { user } = await auth.finishProviderSignIn(landing.url.toString());
+        expect(user).toMatchObject({ id: expect.any(String), email: ada.email });
+        expect(kept.verifier()).toBeNull();
+        expect(kept.session()).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String) });
         expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id, email: ada.email });
 
         // A second start makes a new verifier; the landing's query string alone is enough to finish.
         const again = await auth.providerSignInUrl('local', { redirectTo: appUrl });
-        expect(verifierStorage.get()).not.toBe(verifier);
+        expect(kept.verifier()).not.toBe(verifier);
         const back = await signInThrough(h, t, { account: ada.sub, redirectTo: appUrl, url: again });
-        expect((await auth.finishProviderSignIn(back.url.search)).id).toBe(user.id);
+        expect(await app.finishSignIn(auth, back.url.search)).toEqual({ signedIn: true, userId: user.id });
       });
 
       it('refuses the code without the verifier that made the challenge, or with another one', async () => {
         const ben = account('ben');
-        const starter = lib.createAuthClient({ url: t.url });
+        const starter = createAuthClient({ url: t.url, storage: inspectable().storage });
 
-        // Another client instance (another tab, a page that lost its memory) has no verifier.
+        // Another client (another browser, a store that lost the verifier) has none.
         const landing = await signInThrough(h, t, {
           account: ben.sub,
           redirectTo: appUrl,
           url: await starter.providerSignInUrl('local', { redirectTo: appUrl }),
         });
-        const storage = lib.memoryStorage();
-        const stranger = lib.createAuthClient({ url: t.url, storage });
+        const kept = inspectable();
+        const stranger = createAuthClient({ url: t.url, storage: kept.storage });
         const err = await stranger.finishProviderSignIn(landing.url).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(lib.GraphQLRequestError);
+        expect(err).toBeInstanceOf(AuthgateError);
         expect(err).toMatchObject({ code: 'BAD_USER_INPUT' });
-        expect(storage.get()).toBeNull();
+        expect(kept.session()).toBeNull();
         // The refused attempt spent the code: not even the starter can finish it now.
         await expect(starter.finishProviderSignIn(landing.url)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+        expect(await app.finishSignIn(starter, landing.url)).toEqual({ signedIn: false, why: 'start-again' });
 
         // A stored verifier that is not the challenge's.
-        const verifierStorage = lib.memoryVerifierStorage();
-        const wrong = lib.createAuthClient({ url: t.url, storage, verifierStorage });
+        const wrong = createAuthClient({ url: t.url, storage: kept.storage });
         const second = await signInThrough(h, t, {
           account: ben.sub,
           redirectTo: appUrl,
           url: await wrong.providerSignInUrl('local', { redirectTo: appUrl }),
         });
-        verifierStorage.set(randomBytes(32).toString('base64url'));
+        kept.replaceVerifier(randomBytes(32).toString('base64url'));
         await expect(wrong.finishProviderSignIn(second.url)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
-        expect(verifierStorage.get()).toBeNull();
-        expect(storage.get()).toBeNull();
+        expect(kept.verifier()).toBeNull();
+        expect(kept.session()).toBeNull();
       });
 
       it('throws the landing error when the user refuses at the provider, and forgets the verifier', async () => {
-        const verifierStorage = lib.memoryVerifierStorage();
-        const storage = lib.memoryStorage();
-        const auth = lib.createAuthClient({ url: t.url, storage, verifierStorage });
+        const kept = inspectable();
+        const auth = createAuthClient({ url: t.url, storage: kept.storage });
         const landing = await signInThrough(h, t, {
           account: null,
           redirectTo: appUrl,
@@ -353,105 +412,111 @@ describe('the typed client example', () => {
         });
         expect(landing.error).toBe('access_denied');
         const err = await auth.finishProviderSignIn(landing.url).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(lib.ProviderSignInError);
+        expect(err).toBeInstanceOf(ProviderSignInError);
         expect(err).toMatchObject({ error: 'access_denied', message: expect.stringContaining('access_denied') });
-        expect(verifierStorage.get()).toBeNull();
-        expect(storage.get()).toBeNull();
+        expect(kept.verifier()).toBeNull();
+        expect(kept.session()).toBeNull();
 
         const bare = await auth.finishProviderSignIn(new URLSearchParams()).catch((e: unknown) => e);
         expect(bare).toMatchObject({ name: 'ProviderSignInError', error: 'missing_code' });
+
+        // What the example's landing page makes of a refusal.
+        const refusedAgain = await signInThrough(h, t, {
+          account: null,
+          redirectTo: appUrl,
+          url: await auth.providerSignInUrl('local', { redirectTo: appUrl }),
+        });
+        expect(await app.finishSignIn(auth, refusedAgain.url)).toEqual({ signedIn: false, why: 'cancelled' });
       });
     });
   });
 
-  describe('with trusted documents: the ids codegen wrote, on a gateway that runs nothing else', () => {
-    const manifestFile = join(example, 'src/gql/persisted-documents.json');
+  describe('with trusted documents: the app’s manifest and the package’s, on a gateway that runs nothing else', () => {
+    const appManifestFile = join(example, 'src/gql/persisted-documents.json');
+    // Where an app finds it: resolved from the example, as its own imports are.
+    const packageManifestFile = createRequire(join(example, 'package.json')).resolve(
+      '@authgate/client/persisted-documents.json',
+    );
     let trusted: TestGateway;
-    let manifest: Record<string, string>;
+    let appManifest: Record<string, string>;
+    let packageManifest: Record<string, string>;
+    /** Which manifest holds a document id. */
+    const holder = (id: string): 'app' | 'package' | 'neither' =>
+      id in appManifest ? 'app' : id in packageManifest ? 'package' : 'neither';
     beforeAll(async () => {
-      manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+      appManifest = JSON.parse(await readFile(appManifestFile, 'utf8'));
+      packageManifest = JSON.parse(await readFile(packageManifestFile, 'utf8'));
       trusted = await startGateway({
-        TRUSTED_DOCUMENTS: manifestFile,
+        TRUSTED_DOCUMENTS: `${appManifestFile},${packageManifestFile}`,
         TRUSTED_DOCUMENTS_ONLY: 'true',
-        ACCESS_TOKEN_TTL_S: '30',
       });
     });
     afterAll(async () => {
       await trusted?.close();
     });
 
-    it('codegen writes the manifest and gives each document its id', () => {
+    it('codegen writes the app’s manifest and ids; the client’s own operations are in the package’s', () => {
       for (const name of ['MeDocument', 'ProfilesDocument', 'UpdateProfileDocument'] as const) {
-        const hash = (docs[name] as { __meta__?: { hash?: string } }).__meta__?.hash;
+        // documentMode 'string': the document is its text, with its id beside it.
+        const doc = docs[name] as unknown as string & { __meta__?: { hash?: string } };
+        expect(doc).toBeInstanceOf(String);
+        const hash = doc.__meta__?.hash;
         expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
-        const text = manifest[hash!];
+        const text = appManifest[hash!];
         expect(createHash('sha256').update(text!).digest('hex')).toBe(hash!.slice('sha256:'.length));
+      }
+      // Sign-in, refresh, sign-out… are the package's: the app's manifest alone cannot sign anyone in.
+      for (const text of Object.values(DOCUMENTS)) {
+        const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+        expect(holder(id), text).toBe('package');
       }
     });
 
     it('runs the whole session by id: sign-up, requests, refresh, sign-out; no request carries text', async () => {
-      const bodies: Array<Record<string, any>> = [];
-      const recording: typeof fetch = (input, init) => {
-        bodies.push(JSON.parse(String(init?.body)));
-        return fetch(input, init);
-      };
-      const storage = lib.memoryStorage();
-      const auth = lib.createAuthClient({
-        url: trusted.url,
-        storage,
-        fetch: recording,
-        persistedDocuments: true,
-        refreshMarginSeconds: 5,
-      });
-      const user = await auth.signUp({ email: email('trusted'), password: PASSWORD });
+      const kept = inspectable();
+      const r = recording();
+      const options = { url: trusted.url, storage: kept.storage, fetch: r.fetch, persistedDocuments: true };
+      const auth = createAuthClient(options);
+      const { user } = await auth.signUp({ email: email('trusted'), password: PASSWORD });
       expect((await auth.request(docs.MeDocument)).me).toMatchObject({ id: user.id });
       const { updateProfile } = await auth.request(docs.UpdateProfileDocument, { input: { fullName: 'By Id' } });
       expect(updateProfile).toMatchObject({ id: user.id, fullName: 'By Id' });
-      // A 30 s token within a 60 s margin: the refresh goes first, by id too.
-      const eager = lib.createAuthClient({
-        url: trusted.url,
-        storage,
-        fetch: recording,
-        persistedDocuments: true,
-        refreshMarginSeconds: 60,
-      });
-      const before = storage.get()!.refreshToken;
-      expect((await eager.request(docs.ProfilesDocument, { first: 5 })).profiles.edges.length).toBeGreaterThan(0);
-      expect(storage.get()!.refreshToken).not.toBe(before);
-      expect(await auth.signOut()).toBe(true);
+      // A token about to expire: the refresh goes first, by id too.
+      const before = kept.session()!.refreshToken;
+      kept.patch(expiringNow());
+      const later = createAuthClient(options);
+      expect((await later.request(docs.ProfilesDocument, { first: 5 })).profiles.edges.length).toBeGreaterThan(0);
+      expect(kept.session()!.refreshToken).not.toBe(before);
+      expect(await later.signOut()).toBe(true);
 
-      expect(bodies.map((b) => b.operationName)).toEqual([
-        'SignUp',
-        'Me',
-        'UpdateProfile',
-        'Refresh',
-        'Profiles',
-        'SignOut',
-      ]);
-      for (const body of bodies) {
+      const sent = r.sent.map(({ op, body }) => {
         expect(body).not.toHaveProperty('query');
-        expect(manifest).toHaveProperty([body.extensions.persistedQuery.sha256Hash]);
-      }
+        const { sha256Hash } = (body.extensions as { persistedQuery: { sha256Hash: string } }).persistedQuery;
+        return [op, holder(sha256Hash)];
+      });
+      expect(sent).toEqual([
+        ['SignUp', 'package'],
+        ['Me', 'app'],
+        ['UpdateProfile', 'app'],
+        ['Refresh', 'package'],
+        ['Profiles', 'app'],
+        ['SignOut', 'package'],
+      ]);
     });
 
     it('refuses document text, from the same client without ids or sent raw, and runs none of it', async () => {
-      const storage = lib.memoryStorage();
-      const byText = lib.createAuthClient({ url: trusted.url, storage });
+      const byText = app.createAppClient(trusted.url);
       const refused = await byText.signUp({ email: email('text'), password: PASSWORD }).catch((e: unknown) => e);
-      expect(refused).toBeInstanceOf(lib.GraphQLRequestError);
+      expect(refused).toBeInstanceOf(AuthgateError);
       expect(refused).toMatchObject({ code: 'FORBIDDEN' });
-      expect(storage.get()).toBeNull();
+      expect(byText.session).toBeNull();
 
-      const byId = lib.createAuthClient({ url: trusted.url, storage, persistedDocuments: true });
-      const user = await byId.signUp({ email: email('trusted'), password: PASSWORD });
-      const raw = await trusted.gql(
-        'mutation { updateProfile(input: { fullName: "Raw" }) { id } }',
-        {},
-        storage.get()!.accessToken,
-      );
+      const byId = app.createAppClient(trusted.url, { trusted: true });
+      const { user, accessToken } = await byId.signUp({ email: email('trusted'), password: PASSWORD });
+      const raw = await trusted.gql('mutation { updateProfile(input: { fullName: "Raw" }) { id } }', {}, accessToken);
       expect(raw.data ?? null).toBeNull();
       expect(raw.errors?.[0]?.extensions).toEqual({ code: 'FORBIDDEN', reason: 'PERSISTED_DOCUMENT_REQUIRED' });
-      expect((await byId.request(docs.MeDocument)).me).toMatchObject({ id: user.id });
+      expect(await app.currentUser(byId)).toMatchObject({ id: user.id });
       const rows = await trusted.admin<{ full_name: string | null }[]>`
         select full_name from public.profiles where id = ${user.id}`;
       expect(rows[0]?.full_name).toBeNull();
