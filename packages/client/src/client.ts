@@ -3,7 +3,7 @@ import { AuthgateError, ProviderSignInError } from './errors.js';
 import { type CrossTabLock, chooseLock, type Lock } from './lock.js';
 import { type LandingUrl, landingParams, pkcePair } from './pkce.js';
 import { SessionStore } from './session-store.js';
-import { browserLocalStorage, defaultStorage, type SessionStorage } from './storage.js';
+import { browserStorage, defaultStorage, type SessionStorage } from './storage.js';
 import { bodyOf, documentId, JSON_HEADERS, readResult, refusedToken, sourceOf } from './transport.js';
 import type {
   AuthChangeEvent,
@@ -33,6 +33,12 @@ export type AuthClientOptions = {
    * and restores the session from the cookie on start.
    */
   cookie?: boolean;
+  /**
+   * Where the PKCE verifier of a provider sign-in waits while the browser is at the provider.
+   * Default: `sessionStorage` in a browser (one tab's sign-in cannot overwrite another's, and it
+   * survives the full-page redirect), else `storage`.
+   */
+  verifierStorage?: SessionStorage;
   /** How tabs agree on one refresh. Default `auto`: Web Locks, else a localStorage lease. */
   crossTabLock?: CrossTabLock;
   /**
@@ -90,9 +96,9 @@ export class AuthClient {
     const storage = options.storage ?? defaultStorage();
     const key = options.storageKey ?? 'authgate.session';
     this.#store = new SessionStore(storage, key, options.persistRefreshToken !== false && !options.cookie);
-    this.#verifiers = storage;
+    this.#verifiers = options.verifierStorage ?? browserStorage('sessionStorage') ?? storage;
     this.#lockName = `authgate:refresh:${key}`;
-    this.#lock = chooseLock(options.crossTabLock ?? 'auto', browserLocalStorage());
+    this.#lock = chooseLock(options.crossTabLock ?? 'auto', browserStorage('localStorage'));
     this.#marginMs = (options.refreshMarginSeconds ?? 30) * 1000;
     // Through a closure: browsers throw "Illegal invocation" for an unbound window.fetch.
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));

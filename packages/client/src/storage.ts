@@ -27,18 +27,18 @@ export function memoryStorage(): SessionStorage {
  * some do for third-party frames), else memory.
  */
 export function defaultStorage(): SessionStorage {
-  const local = browserLocalStorage();
-  return local ?? memoryStorage();
+  return browserStorage('localStorage') ?? memoryStorage();
 }
 
-export function browserLocalStorage(): Storage | null {
+/** The browser's `localStorage` or `sessionStorage` if it works here, else null. */
+export function browserStorage(which: 'localStorage' | 'sessionStorage'): Storage | null {
   try {
-    const local = (globalThis as { localStorage?: Storage }).localStorage;
-    if (!local) return null;
+    const store = (globalThis as { localStorage?: Storage; sessionStorage?: Storage })[which];
+    if (!store) return null;
     const probe = '__authgate_probe__';
-    local.setItem(probe, probe);
-    local.removeItem(probe);
-    return local;
+    store.setItem(probe, probe);
+    store.removeItem(probe);
+    return store;
   } catch {
     return null;
   }
