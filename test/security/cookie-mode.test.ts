@@ -17,7 +17,7 @@ let off: TestGateway;
 
 beforeAll(async () => {
   [on, proxied, off] = await Promise.all([
-    startGateway({ REFRESH_TOKEN_COOKIE: 'on', CORS_ORIGINS: APP }),
+    startGateway({ REFRESH_TOKEN_COOKIE: 'on', CORS_ORIGINS: APP, ANONYMOUS_SIGN_IN: 'true' }),
     // A proxy in front whose X-Forwarded-Proto is believed; CORS_ORIGINS unset: any origin.
     startGateway({ REFRESH_TOKEN_COOKIE: 'on', REFRESH_TOKEN_COOKIE_SAMESITE: 'strict', TRUST_PROXY: '1' }),
     startGateway({ CORS_ORIGINS: APP }),
@@ -115,7 +115,7 @@ describe('cookie mode: the refresh token in an HttpOnly cookie', () => {
     expect(await stored(on, parse(refreshed.setCookie).value)).toBe('live');
   });
 
-  it('sets the cookie whatever the client selected, nested payloads and known documents included', async () => {
+  it('sets the cookie whatever the client selected: nested payloads, anonymous sign-in and known documents included', async () => {
     const mail = email('nested');
     const registered = await post(
       on,
@@ -134,6 +134,9 @@ describe('cookie mode: the refresh token in an HttpOnly cookie', () => {
       expect(await stored(on, parse(a.setCookie).value)).toBe('live');
     }
     expect(await servedFast(on)).toBe(fastBefore + 1);
+    const anonymous = await post(on, 'mutation { signInAnonymously { refreshToken } }');
+    expect(anonymous.body.data.signInAnonymously.refreshToken).toBe('');
+    expect(await stored(on, parse(anonymous.setCookie).value)).toBe('live');
   });
 
   it('signOut with the cookie alone ends its session and clears the cookie', async () => {
