@@ -93,15 +93,15 @@ export function createPageServer(opts: PageServerOptions): Server {
   }
 
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const post = req.method === 'POST' && (path === '/sign-in' || path === '/sign-out');
     // This server's own forms take cookies on the browser's behalf: another site's form must
     // not sign a visitor in or out (login CSRF), so a POST from elsewhere is refused.
-    if (post && req.headers.origin !== undefined && req.headers.origin !== `http://${req.headers.host}`) {
+    if (post && !fromHere(req)) {
       res.writeHead(403).end();
       return;
     }
-    const done = post ? form(req, res, path!) : req.method === 'GET' && path === '/' ? page(req, res) : null;
+    const done = post ? form(req, res, path) : req.method === 'GET' && path === '/' ? page(req, res) : null;
     if (!done) {
       res.writeHead(404).end();
       return;
@@ -111,6 +111,17 @@ export function createPageServer(opts: PageServerOptions): Server {
       res.end('The gateway did not answer.');
     });
   });
+}
+
+/** A request without an Origin (a browser's GET, a tool), or from a page of this very host. */
+function fromHere(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false; // `Origin: null` (sandboxed frames, some redirects) names no page of ours
+  }
 }
 
 function bodyOf(req: IncomingMessage): Promise<string> {

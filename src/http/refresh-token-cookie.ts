@@ -6,7 +6,8 @@ import type { RefreshTokenCookieSettings } from '../config.js';
  * Cookie mode (REFRESH_TOKEN_COOKIE=on, docs/cookie-sessions.md): one request's refresh-token
  * cookie. `presented` is the token the request's Cookie header carries; `issue` and `clear`
  * decide the one Set-Cookie its answer sends (the last call wins), which the gateway writes
- * once execution is done (useRefreshTokenCookie in src/server.ts).
+ * once execution is done (useRefreshTokenCookie in src/server.ts). The context names the same
+ * shape (RefreshTokenCookie in src/context.ts): this layer imports no other.
  */
 export type RefreshTokenCookieJar = {
   readonly presented: string | null;
