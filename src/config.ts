@@ -101,6 +101,22 @@ const EnvSchema = z.object({
   SESSION_TIMEBOX_S: int(0, 0),
   SESSION_INACTIVITY_TIMEOUT_S: int(0, 0),
   SERVICE_ROLE_TOKEN_TTL_S: int(10 * 365 * 24 * 3600, 60),
+  // Cookie mode (docs/cookie-sessions.md): the refresh token in an HttpOnly cookie, never in a body.
+  REFRESH_TOKEN_COOKIE: z.enum(['off', 'on']).default('off'),
+  REFRESH_TOKEN_COOKIE_NAME: z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, "a cookie name: 1-64 letters, digits and !#$%&'*+-.^_`|~")
+    .optional(),
+  REFRESH_TOKEN_COOKIE_PATH: z
+    .string()
+    .regex(/^\/[\x21-\x3a\x3c-\x7e]{0,255}$/, 'a path starting with /, without spaces or ;')
+    .optional(),
+  REFRESH_TOKEN_COOKIE_SAMESITE: z.enum(['lax', 'strict', 'none']).optional(),
+  REFRESH_TOKEN_COOKIE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)*$/, 'a host name in lower case (no scheme, port, path or leading dot)')
+    .max(253)
+    .optional(),
   // The custom access-token hook (docs/tokens.md, "Custom claims: the access-token hook").
   ACCESS_TOKEN_HOOK: z
     .string()
@@ -214,6 +230,11 @@ export type Config = {
   secretsKey: { current: string | undefined; previous: string | undefined };
   refresh: { ttlS: number; reuseIntervalS: number };
   sessions: { timeboxS: number; inactivityTimeoutS: number };
+  /**
+   * Cookie mode: refresh tokens travel in this HttpOnly cookie and every body's refreshToken is
+   * ""; null: off, the token is in the body. `maxAgeS`: how long a refresh token can live.
+   */
+  refreshTokenCookie: RefreshTokenCookieSettings | null;
   serviceRoleTokenTtlS: number;
   /**
    * The Postgres function `(event jsonb) returns jsonb` that may add claims to every access
@@ -295,6 +316,15 @@ export type Config = {
   anonymous: { enabled: boolean; maxAgeS: number; cleanupIntervalS: number };
   /** Audit rows older than this many days are deleted by the maintenance job; 0 keeps them. */
   auditLog: { retentionDays: number };
+};
+
+export type RefreshTokenCookieSettings = {
+  name: string;
+  path: string;
+  sameSite: 'Lax' | 'Strict';
+  /** null: host-only (no Domain attribute). */
+  domain: string | null;
+  maxAgeS: number;
 };
 
 export type TrustedIssuer = z.infer<typeof TrustedIssuerSchema>;
@@ -386,6 +416,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretsKey: { current: e.SECRETS_KEY, previous: e.SECRETS_KEY_PREVIOUS },
     refresh: { ttlS: e.REFRESH_TOKEN_TTL_S, reuseIntervalS: e.REFRESH_REUSE_INTERVAL_S },
     sessions: { timeboxS: e.SESSION_TIMEBOX_S, inactivityTimeoutS: e.SESSION_INACTIVITY_TIMEOUT_S },
+    refreshTokenCookie: refreshTokenCookie(e),
     serviceRoleTokenTtlS: e.SERVICE_ROLE_TOKEN_TTL_S,
     accessTokenHook: accessTokenHook(e.ACCESS_TOKEN_HOOK, e.ACCESS_TOKEN_HOOK_ROLES, e.ACCESS_TOKEN_HOOK_TIMEOUT_MS),
     captcha: captcha(e.CAPTCHA_PROVIDER, e.CAPTCHA_SECRET, e.CAPTCHA_VERIFY_URL, e.CAPTCHA_TIMEOUT_MS),
@@ -482,6 +513,56 @@ function accessTokenHook(
   }
   const [schema, name] = hook.split('.') as [string, string];
   return { schema, name, roles: allowed, timeoutMs };
+}
+
+/** REFRESH_TOKEN_COOKIE and its attributes; an attribute set while the mode is off is refused, not ignored. */
+function refreshTokenCookie(
+  e: Pick<
+    z.infer<typeof EnvSchema>,
+    | 'REFRESH_TOKEN_COOKIE'
+    | 'REFRESH_TOKEN_COOKIE_NAME'
+    | 'REFRESH_TOKEN_COOKIE_PATH'
+    | 'REFRESH_TOKEN_COOKIE_SAMESITE'
+    | 'REFRESH_TOKEN_COOKIE_DOMAIN'
+    | 'REFRESH_TOKEN_TTL_S'
+    | 'SESSION_TIMEBOX_S'
+  >,
+): RefreshTokenCookieSettings | null {
+  const { REFRESH_TOKEN_COOKIE_NAME: name, REFRESH_TOKEN_COOKIE_PATH: path, REFRESH_TOKEN_COOKIE_DOMAIN: domain } = e;
+  const sameSite = e.REFRESH_TOKEN_COOKIE_SAMESITE;
+  if (e.REFRESH_TOKEN_COOKIE === 'off') {
+    const stray = (
+      [
+        ['REFRESH_TOKEN_COOKIE_NAME', name],
+        ['REFRESH_TOKEN_COOKIE_PATH', path],
+        ['REFRESH_TOKEN_COOKIE_SAMESITE', sameSite],
+        ['REFRESH_TOKEN_COOKIE_DOMAIN', domain],
+      ] as const
+    ).find(([, v]) => v !== undefined);
+    if (stray) throw new ConfigError(`invalid ${stray[0]}: set REFRESH_TOKEN_COOKIE=on beside it, or remove it`);
+    return null;
+  }
+  // A cross-site request must never carry the cookie: SameSite is the CSRF defence's first layer.
+  if (sameSite === 'none') {
+    throw new ConfigError(
+      'invalid REFRESH_TOKEN_COOKIE_SAMESITE: none would send the refresh token with requests from other sites, and the CSRF defence relies on SameSite; use lax or strict',
+    );
+  }
+  const settings: RefreshTokenCookieSettings = {
+    name: name ?? 'authgate-refresh-token',
+    path: path ?? '/graphql',
+    sameSite: sameSite === 'strict' ? 'Strict' : 'Lax',
+    domain: domain ?? null,
+    // A refresh token outlives neither its TTL nor its session's timebox.
+    maxAgeS: e.SESSION_TIMEBOX_S > 0 ? Math.min(e.REFRESH_TOKEN_TTL_S, e.SESSION_TIMEBOX_S) : e.REFRESH_TOKEN_TTL_S,
+  };
+  // Browsers refuse a __Host- cookie with a Domain or a Path other than / (RFC 6265bis, cookie prefixes).
+  if (settings.name.startsWith('__Host-') && (settings.path !== '/' || settings.domain !== null)) {
+    throw new ConfigError(
+      'invalid REFRESH_TOKEN_COOKIE_NAME: a __Host- cookie needs REFRESH_TOKEN_COOKIE_PATH=/ and no REFRESH_TOKEN_COOKIE_DOMAIN',
+    );
+  }
+  return settings;
 }
 
 /** The providers' documented siteverify endpoints. */

@@ -52,7 +52,20 @@ export type Context = {
   loaders: Loaders;
   requestId: string;
   client: ClientInfo;
+  /** Cookie mode (REFRESH_TOKEN_COOKIE=on): the request's refresh-token cookie; null when the mode is off. */
+  refreshTokenCookie: RefreshTokenCookie | null;
 } & Services;
+
+/**
+ * The refresh token a request's cookie carries (`presented`), and the Set-Cookie its answer
+ * sends (`issue` a new token or `clear` it; the last call wins).
+ */
+export type RefreshTokenCookie = {
+  readonly presented: string | null;
+  readonly setCookie: string | null;
+  issue: (token: string) => void;
+  clear: () => void;
+};
 
 /** The gateway's long-lived parts that resolvers reach through the context. */
 export type Services = {
@@ -77,6 +90,8 @@ export type ContextDeps = {
   trustProxyHops?: number;
   acquireTimeoutMs?: number;
   prepare?: boolean;
+  /** Cookie mode: each request's cookie jar (src/http/refresh-token-cookie.ts); unset when off. */
+  refreshTokenCookie?: (request: RequestHeaders, req: IncomingMessage | undefined) => RefreshTokenCookie;
 };
 
 /**
@@ -154,6 +169,7 @@ export async function createContext(
       ip: clientIp(request, req, deps.trustProxyHops ?? 0),
       userAgent: request.headers.get('user-agent'),
     },
+    refreshTokenCookie: deps.refreshTokenCookie?.(request, req) ?? null,
   });
   return Object.defineProperty(ctx, 'db', {
     enumerable: true,

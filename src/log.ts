@@ -27,6 +27,11 @@ export function createLogger(
         paths: [
           'headers.authorization',
           'req.headers.authorization',
+          // Cookie mode's refresh token rides in these.
+          'headers.cookie',
+          'req.headers.cookie',
+          'headers["set-cookie"]',
+          'res.headers["set-cookie"]',
           '*.password',
           '*.currentPassword',
           '*.refreshToken',

@@ -31,6 +31,7 @@ import { loadTrustedDocuments, useTrustedDocuments } from './graphql/trusted-doc
 import { answerPreflight, applyCors } from './http/cors.js';
 import { bundledGraphiQL } from './http/graphiql.js';
 import { mailLinkPage } from './http/mail-link-page.js';
+import { refreshTokenCookies } from './http/refresh-token-cookie.js';
 import { createLogger, type Logger, yogaLogger } from './log.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -117,6 +118,9 @@ export async function createGateway(
     trustProxyHops: config.trustProxyHops,
     acquireTimeoutMs: config.db.acquireTimeoutMs,
     prepare: config.db.prepare,
+    ...(config.refreshTokenCookie
+      ? { refreshTokenCookie: refreshTokenCookies(config.refreshTokenCookie, config.trustProxyHops) }
+      : {}),
   };
 
   const graphiql = config.graphiql ? bundledGraphiQL(GRAPHIQL_OPTIONS) : undefined;
@@ -159,6 +163,7 @@ export async function createGateway(
     cors: false,
     plugins: [
       useRequestContext(contextDeps),
+      ...(config.refreshTokenCookie ? [useRefreshTokenCookie()] : []),
       // Browsers attach no bearer token on their own, but a simple (unpreflighted) request
       // must still not reach the API: it needs a JSON content type or one of these headers.
       useCSRFPrevention({
@@ -203,14 +208,16 @@ export async function createGateway(
   // A worker of WORKERS > 1 answers for all of them (src/cluster.ts).
   const metricsText = isWorker() ? workerMetrics(metrics.registry) : () => metrics.registry.metrics();
 
+  // Credentials (the refresh-token cookie) only from origins named one by one, never from "any".
+  const cors = { origins: config.corsOrigins, credentials: config.refreshTokenCookie !== null };
   const graphqlRequest = (req: IncomingMessage, res: ServerResponse) => {
     // OPTIONS: CORS preflights, answered by yoga's CORS handling.
     if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'OPTIONS') {
       res.setHeader('allow', 'GET, POST, OPTIONS');
       return json(res, 405, graphqlError('/graphql answers GET and POST.', 'BAD_USER_INPUT'));
     }
-    if (req.method === 'OPTIONS') return answerPreflight(req, res, config.corsOrigins);
-    applyCors(req, res, config.corsOrigins);
+    if (req.method === 'OPTIONS') return answerPreflight(req, res, cors);
+    applyCors(req, res, cors);
     if (req.method === 'POST') {
       const [type = '', ...params] = (req.headers['content-type'] ?? '').split(';');
       const mediaType = type.trim().toLowerCase();
@@ -412,6 +419,22 @@ function useRequestContext(deps: ContextDeps): Plugin<Context> {
       const { request, req } = context as unknown as ServerContext & { request: Request };
       return createContext(request, req, deps, context).then(() => undefined);
     },
+  };
+}
+
+/**
+ * Cookie mode: the Set-Cookie the request's resolvers decided (src/graphql/refresh-token-cookie.ts),
+ * written on node:http's response before either path (yoga or known documents) writes its head.
+ */
+function useRefreshTokenCookie(): Plugin<Context> {
+  return {
+    onExecute: () => ({
+      onExecuteDone({ args }) {
+        const { refreshTokenCookie, res } = args.contextValue as Context & Partial<ServerContext>;
+        const header = refreshTokenCookie?.setCookie;
+        if (header && res && !res.headersSent) res.setHeader('set-cookie', header);
+      },
+    }),
   };
 }
 

@@ -2,6 +2,7 @@ import { AuthError } from '../auth/errors.js';
 import type { AuthPayload as Payload, SignUpResult as Result } from '../auth/model.js';
 import type { Context } from '../context.js';
 import { builder } from './builder.js';
+import { refreshWithCookie, signOutWithCookie } from './refresh-token-cookie.js';
 import { User } from './user.js';
 
 export const AuthPayload = builder.objectRef<Payload>('AuthPayload').implement({
@@ -91,13 +92,13 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description: 'Exchanges a refresh token for a new pair; the old refresh token is spent.',
     args: { refreshToken: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => counted(ctx, 'refresh', () => ctx.auth.refresh(args.refreshToken, ctx.client)),
+    resolve: (_root, args, ctx) => counted(ctx, 'refresh', () => refreshWithCookie(ctx, args.refreshToken)),
   }),
-  signOut: t.withAuth({ signedIn: true }).boolean({
+  // Not withAuth({ signedIn }): in cookie mode the refresh-token cookie alone may name the session.
+  signOut: t.boolean({
     description: "Ends the caller's session (LOCAL), all of the user's sessions (GLOBAL) or all but this one (OTHERS).",
     args: { scope: t.arg({ type: SignOutScope, defaultValue: 'LOCAL' }) },
-    resolve: (_root, args, ctx) =>
-      counted(ctx, 'signOut', () => ctx.auth.signOut(ctx.viewer, args.scope ?? 'LOCAL', ctx.client)),
+    resolve: (_root, args, ctx) => counted(ctx, 'signOut', () => signOutWithCookie(ctx, args.scope ?? 'LOCAL')),
   }),
 }));
 

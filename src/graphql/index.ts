@@ -14,6 +14,7 @@ import './passkeys.js';
 import './organizations.js';
 
 import type { GraphQLSchema } from 'graphql';
+import { refreshTokensInCookie } from './refresh-token-cookie.js';
 
 let built: GraphQLSchema | undefined;
 
@@ -22,6 +23,7 @@ let built: GraphQLSchema | undefined;
  * call (they must be imported first; the gateway imports them before it builds).
  */
 export function buildSchema(): GraphQLSchema {
-  built ??= builder.toSchema({ sortSchema: false });
+  // Once: the cookie wrap changes resolvers in place, and must not wrap them twice.
+  built ??= refreshTokensInCookie(builder.toSchema({ sortSchema: false }));
   return built;
 }

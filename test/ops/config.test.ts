@@ -150,6 +150,62 @@ describe('trusted documents', () => {
   });
 });
 
+describe('refresh-token cookie mode', () => {
+  it('is off by default and takes its documented defaults when on', () => {
+    expect(loadConfig({}).refreshTokenCookie).toBeNull();
+    expect(loadConfig({ REFRESH_TOKEN_COOKIE: 'on' }).refreshTokenCookie).toEqual({
+      name: 'authgate-refresh-token',
+      path: '/graphql',
+      sameSite: 'Lax',
+      domain: null,
+      maxAgeS: 30 * 24 * 3600,
+    });
+    const c = loadConfig({
+      REFRESH_TOKEN_COOKIE: 'on',
+      REFRESH_TOKEN_COOKIE_NAME: '__Secure-rt',
+      REFRESH_TOKEN_COOKIE_PATH: '/',
+      REFRESH_TOKEN_COOKIE_SAMESITE: 'strict',
+      REFRESH_TOKEN_COOKIE_DOMAIN: 'example.com',
+      REFRESH_TOKEN_TTL_S: '86400',
+      SESSION_TIMEBOX_S: '3600',
+    });
+    // The cookie outlives neither the refresh token nor the session's timebox.
+    expect(c.refreshTokenCookie).toEqual({
+      name: '__Secure-rt',
+      path: '/',
+      sameSite: 'Strict',
+      domain: 'example.com',
+      maxAgeS: 3600,
+    });
+  });
+
+  it('refuses SameSite=none, which the CSRF defence cannot do without', () => {
+    const err = configError({ REFRESH_TOKEN_COOKIE: 'on', REFRESH_TOKEN_COOKIE_SAMESITE: 'none' });
+    expect(err.message).toContain('REFRESH_TOKEN_COOKIE_SAMESITE');
+    expect(err.message).toContain('CSRF');
+  });
+
+  it('refuses bad attributes, and attributes set while the mode is off, naming the variable', () => {
+    const on = { REFRESH_TOKEN_COOKIE: 'on' };
+    expect(configError({ REFRESH_TOKEN_COOKIE: 'yes' }).message).toContain('REFRESH_TOKEN_COOKIE');
+    expect(configError({ ...on, REFRESH_TOKEN_COOKIE_NAME: 'a b' }).message).toContain('REFRESH_TOKEN_COOKIE_NAME');
+    expect(configError({ ...on, REFRESH_TOKEN_COOKIE_PATH: 'graphql' }).message).toContain('REFRESH_TOKEN_COOKIE_PATH');
+    expect(configError({ ...on, REFRESH_TOKEN_COOKIE_PATH: '/a;b' }).message).toContain('REFRESH_TOKEN_COOKIE_PATH');
+    expect(configError({ ...on, REFRESH_TOKEN_COOKIE_SAMESITE: 'lenient' }).message).toContain(
+      'REFRESH_TOKEN_COOKIE_SAMESITE',
+    );
+    expect(configError({ ...on, REFRESH_TOKEN_COOKIE_DOMAIN: '.example.com' }).message).toContain(
+      'REFRESH_TOKEN_COOKIE_DOMAIN',
+    );
+    // A __Host- cookie must be host-only at Path=/, or browsers drop it.
+    expect(configError({ ...on, REFRESH_TOKEN_COOKIE_NAME: '__Host-rt' }).message).toContain('__Host-');
+    expect(loadConfig({ ...on, REFRESH_TOKEN_COOKIE_NAME: '__Host-rt', REFRESH_TOKEN_COOKIE_PATH: '/' })).toBeTruthy();
+    const stray = configError({ REFRESH_TOKEN_COOKIE_PATH: '/' });
+    expect(stray.message).toContain('REFRESH_TOKEN_COOKIE_PATH');
+    expect(stray.message).toContain('REFRESH_TOKEN_COOKIE=on');
+  });
+});
+
 describe('.env.example', () => {
   it('lists every variable the configuration reads, and its values parse', async () => {
     const { readFileSync } = await import('node:fs');

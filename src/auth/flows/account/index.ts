@@ -8,7 +8,7 @@ import { refresh } from './refresh.js';
 import { securityEvents } from './security-events.js';
 import { listSessions, revokeSession } from './sessions.js';
 import { signIn } from './sign-in.js';
-import { signOut } from './sign-out.js';
+import { signOut, signOutByRefreshToken } from './sign-out.js';
 import { register, signUp } from './sign-up.js';
 import { updateUser } from './update-user.js';
 
@@ -30,6 +30,7 @@ export function createAuthService(deps: AuthDeps & { email: EmailFlows }) {
     signIn: bind(signIn),
     refresh: bind(refresh),
     signOut: bind(signOut),
+    signOutByRefreshToken: bind(signOutByRefreshToken),
     requireAal2IfEnrolled: bind(requireAal2ForCaller),
     sessions: bind(listSessions),
     revokeSession: bind(revokeSession),
