@@ -33,7 +33,7 @@ export type AuthClientOptions = {
    * and restores the session from the cookie on start.
    */
   cookie?: boolean;
-  /** How tabs agree on one refresh. Default `auto`: Web Locks, else a localStorage lease. */
+  /** How tabs agree on one refresh. Default `auto`: Web Locks, else a lease in IndexedDB (or localStorage). */
   crossTabLock?: CrossTabLock;
   /**
    * Follow other tabs' sign-ins, refreshes and sign-outs, refresh ahead of expiry on a timer and
