@@ -131,6 +131,17 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         expect(errors).toEqual([]);
       });
 
+      it('the cross-tab lock admits one tab at a time', async () => {
+        const { tabs, errors } = await freshContext();
+        const four = await tabs(`?lock=${lock}&defer`, 4);
+        await startTabs(four);
+        const before = { ...server.holds };
+        await Promise.all(four.map((tab) => tab.evaluate(() => window.page.contend(5))));
+        expect(server.holds.entered - before.entered).toBe(20);
+        expect(server.holds.most).toBe(1);
+        expect(errors).toEqual([]);
+      });
+
       it('five tabs whose token is due at the same moment: one refresh reaches the gateway and every tab adopts it', async () => {
         const { tabs, errors } = await freshContext();
         const [first] = await tabs(`?lock=${lock}`, 1);

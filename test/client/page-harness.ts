@@ -52,6 +52,8 @@ export type PageServer = {
   origin: string;
   /** Every /graphql request so far, in arrival order. */
   sent: Sent[];
+  /** The page's critical sections (fixtures/page.ts `contend`): how many, and the most held at once. */
+  holds: { entered: number; most: number };
   /** How many requests of `operationName` reached the gateway. */
   count: (operationName: string) => number;
   close: () => Promise<void>;
@@ -68,11 +70,21 @@ const HTML =
 export async function servePage(t: TestGateway, bundle: string): Promise<PageServer> {
   const upstream = new URL(t.url);
   const sent: Sent[] = [];
+  const holds = { entered: 0, most: 0 };
+  let holding = 0;
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://page').pathname;
     if (path === '/page.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
       res.end(bundle);
+      return;
+    }
+    if (path === '/hold/enter' || path === '/hold/exit') {
+      holding += path === '/hold/enter' ? 1 : -1;
+      holds.entered += path === '/hold/enter' ? 1 : 0;
+      holds.most = Math.max(holds.most, holding);
+      res.writeHead(204);
+      res.end();
       return;
     }
     if (path !== '/graphql') {
@@ -111,6 +123,7 @@ export async function servePage(t: TestGateway, bundle: string): Promise<PageSer
   return {
     origin: `http://127.0.0.1:${address.port}`,
     sent,
+    holds,
     count: (name) => sent.filter((s) => s.operationName === name).length,
     close: () =>
       new Promise<void>((resolve) => {
