@@ -48,135 +48,129 @@ export function webLock(locks: LockManager): Lock {
 
 const LEASE_MS = 15_000;
 
-type LeaseRecord = { owner: string; until: number };
-/** Takes the lease `key` for `owner` unless another live owner holds it; resolves to whether it is held. */
-type Take = (key: string, owner: string) => Promise<boolean>;
-type Release = (key: string, owner: string) => Promise<void>;
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const free = (lease: LeaseRecord | null | undefined, owner: string): boolean =>
-  !lease || lease.until < Date.now() || lease.owner === owner;
 
-/** A lease other tabs see: waits for it (a lease left by a closed tab expires), runs `fn`, gives it back. */
-function leaseLock(take: Take, release: Release, local: Lock): Lock {
+let records: Promise<IDBDatabase> | undefined;
+/** The origin's IndexedDB store of leases and hand-offs, opened once per page. */
+const openRecords = (factory: IDBFactory): Promise<IDBDatabase> =>
+  (records ??= new Promise<IDBDatabase>((resolve, reject) => {
+    const req = factory.open('authgate-locks', 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('leases');
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  }));
+
+/**
+ * Reads the record `key` and lets `decide` write it, in one read-write transaction: such
+ * transactions on one store run one at a time across every tab of the origin. Get and put stay
+ * inside the transaction's callbacks, since awaiting between them could let it commit.
+ */
+function inTransaction<R>(
+  db: IDBDatabase,
+  key: string,
+  decide: (store: IDBObjectStore, record: R | undefined) => boolean,
+) {
+  return new Promise<boolean>((resolve, reject) => {
+    const tx = db.transaction('leases', 'readwrite');
+    const store = tx.objectStore('leases');
+    let outcome = false;
+    const get = store.get(key);
+    get.onsuccess = () => {
+      outcome = decide(store, get.result as R | undefined);
+    };
+    tx.oncomplete = () => resolve(outcome);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+/**
+ * For browsers without Web Locks: a lease in IndexedDB, read and taken atomically (see
+ * inTransaction); a lease left by a closed tab expires. Not in `localStorage`: with no atomic
+ * read-and-write across tabs, a lease there let five Chromium tabs on a busy machine each see its
+ * own write win.
+ */
+export function indexedDbLock(factory: IDBFactory, local: Lock = processLock()): Lock {
   const me = Math.random().toString(36).slice(2);
+  /** Takes the lease `key` when it is free (or gives it back): whether this tab holds it now. */
+  const lease = async (key: string, giveBack: boolean): Promise<boolean> => {
+    const db = await openRecords(factory).catch(() => null);
+    // IndexedDB refused (some private modes): this tab goes ahead alone, and the gateway's reuse
+    // interval forgives a second exchange.
+    if (!db) return !giveBack;
+    return inTransaction<{ owner: string; until: number }>(db, key, (store, held) => {
+      const mine = held?.owner === me;
+      if (giveBack || (held && held.until > Date.now() && !mine)) {
+        if (giveBack && mine) store.delete(key);
+        return false;
+      }
+      store.put({ owner: me, until: Date.now() + LEASE_MS }, key);
+      return true;
+    });
+  };
   return (name, fn) =>
     local(name, async () => {
       const key = `${name}:lease`;
       const giveUpAt = Date.now() + ACQUIRE_TIMEOUT_MS;
       let held = false;
       while (!held && Date.now() < giveUpAt) {
-        held = await take(key, me).catch(() => false);
+        held = await lease(key, false).catch(() => false);
         if (!held) await sleep(50);
       }
       try {
         return await fn();
       } finally {
-        if (held) await release(key, me).catch(() => {});
+        if (held) await lease(key, true).catch(() => {});
       }
     });
 }
 
 /**
- * For browsers without Web Locks: a lease in IndexedDB, whose read-write transactions on one store
- * run one at a time across every tab of the origin, so reading and taking the lease is atomic.
- * Where IndexedDB cannot be opened (some private modes), the `localStorage` lease instead.
+ * What a holder of the renewal lock leaves the next one: the access tokens it replaced (renewed or
+ * signed out). A tab's `localStorage` learns of another tab's write a moment later, and on a busy
+ * machine after that tab has let go of the lock; an IndexedDB read sees every committed write. So
+ * the next holder, reading a replaced token from storage, knows to wait for storage to catch up
+ * instead of spending the refresh token again. No-ops without IndexedDB (Node, some private modes).
  */
-export function indexedDbLock(factory: IDBFactory, fallback: Storage | null, local: Lock = processLock()): Lock {
-  let database: Promise<IDBDatabase> | undefined;
-  const open = () =>
-    (database ??= new Promise<IDBDatabase>((resolve, reject) => {
-      const req = factory.open('authgate-locks', 1);
-      req.onupgradeneeded = () => req.result.createObjectStore('leases');
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
-    }));
-  // get and put inside one transaction's callbacks: awaiting between them could let it commit.
-  const inTransaction = (
-    db: IDBDatabase,
-    key: string,
-    decide: (store: IDBObjectStore, lease: LeaseRecord | undefined) => boolean,
-  ) =>
-    new Promise<boolean>((resolve, reject) => {
-      const tx = db.transaction('leases', 'readwrite');
-      const store = tx.objectStore('leases');
-      let outcome = false;
-      const get = store.get(key);
-      get.onsuccess = () => {
-        outcome = decide(store, get.result as LeaseRecord | undefined);
-      };
-      tx.oncomplete = () => resolve(outcome);
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error);
-    });
-  const viaStorage = fallback ? storageLease(fallback) : null;
-  const take: Take = async (key, owner) => {
-    const db = await open().catch(() => null);
-    if (!db) return viaStorage ? viaStorage.take(key, owner) : true;
-    return inTransaction(db, key, (store, lease) => {
-      if (!free(lease, owner)) return false;
-      store.put({ owner, until: Date.now() + LEASE_MS } satisfies LeaseRecord, key);
-      return true;
-    });
-  };
-  const release: Release = async (key, owner) => {
-    const db = await open().catch(() => null);
-    if (!db) return viaStorage?.release(key, owner);
-    await inTransaction(db, key, (store, lease) => {
-      if (lease?.owner === owner) store.delete(key);
-      return true;
-    });
-  };
-  return leaseLock(take, release, local);
-}
+export type Handoff = {
+  replaced(name: string, accessToken: string): Promise<void>;
+  wasReplaced(name: string, accessToken: string): Promise<boolean>;
+};
 
-/**
- * A lease in `localStorage`, which has no atomic read-and-write across tabs. Best effort: two tabs
- * writing in the same instant both wait a moment and read back, and only the one whose write
- * stuck goes ahead; a tab that sees another's write late (a busy machine) may go ahead too.
- */
-function storageLease(storage: Storage): { take: Take; release: Release } {
-  const read = (key: string): LeaseRecord | null => {
-    try {
-      return JSON.parse(storage.getItem(key) ?? 'null') as LeaseRecord | null;
-    } catch {
-      return null;
-    }
-  };
+export function handoff(): Handoff {
+  const factory = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  const db = () => (factory ? openRecords(factory).catch(() => null) : Promise.resolve(null));
+  // The signature's tail names the token; the record holds no token an attacker could present.
+  const id = (token: string) => token.slice(-24);
   return {
-    take: async (key, owner) => {
-      if (!free(read(key), owner)) return false;
-      storage.setItem(key, JSON.stringify({ owner, until: Date.now() + LEASE_MS } satisfies LeaseRecord));
-      // Another tab may have written in the same instant: the last write wins, so read back.
-      await sleep(40 + Math.random() * 40);
-      return read(key)?.owner === owner;
+    replaced: async (name, accessToken) => {
+      const d = await db();
+      if (!d) return;
+      await inTransaction<string[]>(d, `${name}:replaced`, (store, ids) => {
+        store.put([id(accessToken), ...(ids ?? [])].slice(0, 8), `${name}:replaced`);
+        return true;
+      }).catch(() => {});
     },
-    release: async (key, owner) => {
-      if (read(key)?.owner === owner) storage.removeItem(key);
+    wasReplaced: async (name, accessToken) => {
+      const d = await db();
+      if (!d) return false;
+      return inTransaction<string[]>(
+        d,
+        `${name}:replaced`,
+        (_store, ids) => ids?.includes(id(accessToken)) ?? false,
+      ).catch(() => false);
     },
   };
-}
-
-/** For browsers without Web Locks or IndexedDB: the `localStorage` lease alone. */
-export function storageLock(storage: Storage, local: Lock = processLock()): Lock {
-  const { take, release } = storageLease(storage);
-  return leaseLock(take, release, local);
 }
 
 export type CrossTabLock = 'auto' | 'web-locks' | 'storage' | 'none' | Lock;
 
-/**
- * `auto`: Web Locks where the browser has them, else a lease in the browser's storage (IndexedDB,
- * else `localStorage`), else this page only.
- */
-export function chooseLock(choice: CrossTabLock, local: Storage | null): Lock {
+/** `auto`: Web Locks where the browser has them, else a lease in IndexedDB, else this page only. */
+export function chooseLock(choice: CrossTabLock): Lock {
   if (typeof choice === 'function') return choice;
   const locks = webLocks();
   if ((choice === 'auto' || choice === 'web-locks') && locks) return webLock(locks);
-  if (choice === 'auto' || choice === 'storage') {
-    const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-    if (idb) return indexedDbLock(idb, local);
-    if (local) return storageLock(local);
-  }
+  const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if ((choice === 'auto' || choice === 'storage') && idb) return indexedDbLock(idb);
   return processLock();
 }
