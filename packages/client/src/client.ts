@@ -318,6 +318,11 @@ export class AuthClient {
       const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
       if (token) headers.set('authorization', `Bearer ${token}`);
       else headers.delete('authorization');
+      // The gateway's CSRF prevention refuses a GET carrying none of the headers a plain link or
+      // form cannot send; signed out, urql's queries (GET by default) would have none.
+      if ((init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase() === 'GET') {
+        headers.set('x-graphql-yoga-csrf', '1');
+      }
       const credentials = init?.credentials ?? (this.#options.cookie ? 'include' : undefined);
       return this.#fetch(input instanceof Request ? input.clone() : input, {
         ...init,
