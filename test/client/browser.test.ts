@@ -213,8 +213,10 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
       expect(await eventsIn(tab)).toEqual(['INITIAL_SESSION', 'SIGNED_OUT']);
       expect(await tab.textContent('#who')).toBe('signed out');
     }
-    // Signed out, a request goes anonymously and asks for no renewal.
-    expect(await two[0]!.evaluate(() => window.page.requestMe())).toEqual({ me: null, error: null });
+    // Signed out, requests go anonymously (through every recipe) and ask for no renewal.
+    for (const recipe of ['requestMe', 'fetchMe', 'urqlMe', 'apolloMe'] as const) {
+      expect(await two[0]!.evaluate((r) => window.page[r](), recipe)).toEqual({ me: null, error: null });
+    }
     expect(since(from, 'Refresh')).toHaveLength(1);
     expect(await refreshesOf(t, user.userId)).toBe(0);
     expect(errors).toEqual([]);
