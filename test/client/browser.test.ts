@@ -15,6 +15,8 @@ import { buildPageBundle, openTabs, type PageServer, refreshesOf, servePage, sta
 
 const CHROMIUM = chromiumFor('@authgate/client in a browser');
 const KEY = 'authgate.session';
+/** How long a tab may take to follow another (a busy machine's renderers are slow, not wrong). */
+const SETTLES = { timeout: 10_000 };
 
 describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
   let t: TestGateway;
@@ -62,7 +64,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
   }
 
   /** Rewrites the stored session in `tab`'s localStorage as a test scenario needs it. */
-  async function restore(tab: Page, change: { expiresInMs?: number; accessToken?: string }): Promise<void> {
+  async function rewriteStored(tab: Page, change: { expiresInMs?: number; accessToken?: string }): Promise<void> {
     await tab.evaluate(
       ({ key, change }) => {
         const stored = JSON.parse(localStorage.getItem(key) ?? 'null') as Record<string, unknown>;
@@ -84,7 +86,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     const [tab] = await tabs('', 1);
     const from = server.sent.length;
     const user = await signInOn(tab!);
-    await expect.poll(() => tab!.textContent('#who')).toBe(`signed in as ${user.email}`);
+    await expect.poll(() => tab!.textContent('#who'), SETTLES).toBe(`signed in as ${user.email}`);
 
     await tab!.reload();
     await tab!.waitForFunction(() => 'page' in window);
@@ -109,7 +111,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         if (lock === 'auto') expect(await first!.evaluate(() => window.page.webLocks)).toBe(true);
         const user = await signInOn(first!);
         // The laptop slept past the token's expiry.
-        await restore(first!, { expiresInMs: -60_000 });
+        await rewriteStored(first!, { expiresInMs: -60_000 });
         await first!.close();
 
         const from = server.sent.length;
@@ -150,7 +152,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
 
         const five = await tabs(`?lock=${lock}&defer`, 5);
         // Due (the default 30 s margin before expiry) a moment after the tabs start, the same instant in each.
-        await restore(five[0]!, { expiresInMs: 30_000 + 1_000 });
+        await rewriteStored(five[0]!, { expiresInMs: 30_000 + 1_000 });
         const from = server.sent.length;
         await startTabs(five);
         expect(since(from, 'Refresh')).toEqual([]);
@@ -158,7 +160,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
           const tokens = await Promise.all(five.map(tokenIn));
           return tokens.every((token) => token === tokens[0] && token !== user.accessToken);
         };
-        await expect.poll(renewedEverywhere, { timeout: 10_000 }).toBe(true);
+        await expect.poll(renewedEverywhere, SETTLES).toBe(true);
         const token = await tokenIn(five[0]!);
         // Later renewals (if a tab were to try) would show here: give them a moment to.
         await new Promise((resolve) => setTimeout(resolve, 500));
@@ -183,8 +185,8 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     const from = server.sent.length;
     expect(await first!.evaluate(() => window.page.auth.signOut())).toBe(true);
     for (const tab of others) {
-      await expect.poll(() => tokenIn(tab)).toBeNull();
-      await expect.poll(() => tab.textContent('#who')).toBe('signed out');
+      await expect.poll(() => tokenIn(tab), SETTLES).toBeNull();
+      await expect.poll(() => tab.textContent('#who'), SETTLES).toBe('signed out');
       expect(await eventsIn(tab)).toEqual(['INITIAL_SESSION', 'SIGNED_OUT']);
     }
     expect(await eventsIn(first!)).toEqual(['INITIAL_SESSION', 'SIGNED_IN', 'SIGNED_OUT']);
@@ -200,12 +202,12 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     const [first] = await tabs('', 1);
     const user = await signInOn(first!);
     await t.admin`delete from auth.sessions where user_id = ${user.userId}`;
-    await restore(first!, { expiresInMs: -60_000 });
+    await rewriteStored(first!, { expiresInMs: -60_000 });
     await first!.close();
 
     const from = server.sent.length;
     const two = await tabs('', 2);
-    for (const tab of two) await expect.poll(() => tokenIn(tab)).toBeNull();
+    for (const tab of two) await expect.poll(() => tokenIn(tab), SETTLES).toBeNull();
     // Long enough for a renewal loop (timers, retries, visibility) to show itself.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(since(from, 'Refresh')).toHaveLength(1);
@@ -233,7 +235,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
 
       // A token whose signature does not verify, as after a key rotation or a revocation.
       const refused = `${user.accessToken.slice(0, -4)}${user.accessToken.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
-      await restore(tab!, { accessToken: refused });
+      await rewriteStored(tab!, { accessToken: refused });
       await tab!.reload();
       await tab!.waitForFunction(() => 'page' in window);
       const from = server.sent.length;
