@@ -1,6 +1,6 @@
 import { DOCUMENTS, type OperationName } from './documents.js';
 import { AuthgateError, ProviderSignInError } from './errors.js';
-import { type CrossTabLock, chooseLock, type Lock } from './lock.js';
+import { type CrossTabLock, chooseLock, handoff, type Lock } from './lock.js';
 import { type LandingUrl, landingParams, pkcePair } from './pkce.js';
 import { SessionStore } from './session-store.js';
 import { browserStorage, defaultStorage, type SessionStorage } from './storage.js';
@@ -39,7 +39,7 @@ export type AuthClientOptions = {
    * survives the full-page redirect), else `storage`.
    */
   verifierStorage?: SessionStorage;
-  /** How tabs agree on one refresh. Default `auto`: Web Locks, else a localStorage lease. */
+  /** How tabs agree on one refresh. Default `auto`: Web Locks, else a lease in IndexedDB (`storage`). */
   crossTabLock?: CrossTabLock;
   /**
    * Follow other tabs' sign-ins, refreshes and sign-outs, refresh ahead of expiry on a timer and
@@ -78,6 +78,7 @@ export class AuthClient {
   readonly #verifiers: SessionStorage;
   readonly #lock: Lock;
   readonly #lockName: string;
+  readonly #handoff = handoff();
   readonly #marginMs: number;
   readonly #fetch: typeof fetch;
   readonly #listeners = new Set<AuthStateListener>();
@@ -98,7 +99,7 @@ export class AuthClient {
     this.#store = new SessionStore(storage, key, options.persistRefreshToken !== false && !options.cookie);
     this.#verifiers = options.verifierStorage ?? browserStorage('sessionStorage') ?? storage;
     this.#lockName = `authgate:refresh:${key}`;
-    this.#lock = chooseLock(options.crossTabLock ?? 'auto', browserStorage('localStorage'));
+    this.#lock = chooseLock(options.crossTabLock ?? 'auto');
     this.#marginMs = (options.refreshMarginSeconds ?? 30) * 1000;
     // Through a closure: browsers throw "Illegal invocation" for an unbound window.fetch.
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -251,7 +252,10 @@ export class AuthClient {
       } catch {
         return false;
       } finally {
-        if (scope !== 'OTHERS') await this.#commit(null, ['SIGNED_OUT']);
+        if (scope !== 'OTHERS') {
+          await this.#commit(null, ['SIGNED_OUT']);
+          if (session) await this.#handoff.replaced(this.#lockName, session.accessToken);
+        }
       }
     });
   }
@@ -320,6 +324,11 @@ export class AuthClient {
       const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
       if (token) headers.set('authorization', `Bearer ${token}`);
       else headers.delete('authorization');
+      // The gateway's CSRF prevention refuses a GET carrying none of the headers a plain link or
+      // form cannot send; signed out, urql's queries (GET by default) would have none.
+      if ((init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase() === 'GET') {
+        headers.set('x-graphql-yoga-csrf', '1');
+      }
       const credentials = init?.credentials ?? (this.#options.cookie ? 'include' : undefined);
       return this.#fetch(input instanceof Request ? input.clone() : input, {
         ...init,
@@ -387,7 +396,10 @@ export class AuthClient {
   }
 
   async #renewLocked(rejected: string | undefined): Promise<Session | null> {
-    const stored = await this.#store.load();
+    let stored = await this.#store.load();
+    if (stored && (await this.#handoff.wasReplaced(this.#lockName, stored.accessToken))) {
+      stored = await this.#caughtUp(stored.accessToken);
+    }
     if (stored && stored.accessToken !== rejected && !this.#expiresSoon(stored)) {
       // Another tab renewed it while this one waited for the lock: adopt its pair.
       if (stored.accessToken !== this.#current?.accessToken) await this.#sync();
@@ -407,6 +419,7 @@ export class AuthClient {
       // The session is over on the gateway: signed out, once, and no retry.
       if (err instanceof AuthgateError && err.has('INVALID_REFRESH_TOKEN')) {
         if (this.#current || stored) await this.#commit(null, ['SIGNED_OUT']);
+        if (stored) await this.#handoff.replaced(this.#lockName, stored.accessToken);
         return null;
       }
       throw err;
@@ -415,7 +428,22 @@ export class AuthClient {
     const events: AuthChangeEvent[] = stored ? ['TOKEN_REFRESHED'] : ['SIGNED_IN'];
     if (stored && JSON.stringify(stored.user) !== JSON.stringify(next.user)) events.push('USER_UPDATED');
     await this.#commit(next, events);
+    if (stored) await this.#handoff.replaced(this.#lockName, stored.accessToken);
     return next;
+  }
+
+  /**
+   * The stored session once it no longer holds `replaced`: another tab wrote its successor (or
+   * signed out) before letting go of the lock, and this tab's copy of localStorage lags a moment.
+   */
+  async #caughtUp(replaced: string): Promise<Session | null> {
+    const giveUpAt = Date.now() + 2_000;
+    let stored = await this.#store.load();
+    while (stored?.accessToken === replaced && Date.now() < giveUpAt) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      stored = await this.#store.load();
+    }
+    return stored;
   }
 
   async #commit(session: Session | null, events: AuthChangeEvent[]): Promise<void> {

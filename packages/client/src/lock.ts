@@ -46,21 +46,67 @@ export function webLock(locks: LockManager): Lock {
   };
 }
 
+const LEASE_MS = 15_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let records: Promise<IDBDatabase> | undefined;
+/** The origin's IndexedDB store of leases and hand-offs, opened once per page. */
+const openRecords = (factory: IDBFactory): Promise<IDBDatabase> =>
+  (records ??= new Promise<IDBDatabase>((resolve, reject) => {
+    const req = factory.open('authgate-locks', 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('leases');
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  }));
+
 /**
- * For browsers without Web Locks: a lease in `localStorage` that other tabs see. Best effort: two
- * tabs writing in the same instant both wait a moment and read back, and only the one whose
- * write stuck goes ahead; a lease left by a closed tab expires.
+ * Reads the record `key` and lets `decide` write it, in one read-write transaction: such
+ * transactions on one store run one at a time across every tab of the origin. Get and put stay
+ * inside the transaction's callbacks, since awaiting between them could let it commit.
  */
-export function storageLock(storage: Storage, local: Lock = processLock()): Lock {
-  const LEASE_MS = 15_000;
+function inTransaction<R>(
+  db: IDBDatabase,
+  key: string,
+  decide: (store: IDBObjectStore, record: R | undefined) => boolean,
+) {
+  return new Promise<boolean>((resolve, reject) => {
+    const tx = db.transaction('leases', 'readwrite');
+    const store = tx.objectStore('leases');
+    let outcome = false;
+    const get = store.get(key);
+    get.onsuccess = () => {
+      outcome = decide(store, get.result as R | undefined);
+    };
+    tx.oncomplete = () => resolve(outcome);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+/**
+ * For browsers without Web Locks: a lease in IndexedDB, read and taken atomically (see
+ * inTransaction); a lease left by a closed tab expires. Not in `localStorage`: with no atomic
+ * read-and-write across tabs, a lease there let five Chromium tabs on a busy machine each see its
+ * own write win.
+ */
+export function indexedDbLock(factory: IDBFactory, local: Lock = processLock()): Lock {
   const me = Math.random().toString(36).slice(2);
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const read = (key: string): { owner: string; until: number } | null => {
-    try {
-      return JSON.parse(storage.getItem(key) ?? 'null') as { owner: string; until: number } | null;
-    } catch {
-      return null;
-    }
+  /** Takes the lease `key` when it is free (or gives it back): whether this tab holds it now. */
+  const lease = async (key: string, giveBack: boolean): Promise<boolean> => {
+    const db = await openRecords(factory).catch(() => null);
+    // IndexedDB refused (some private modes): this tab goes ahead alone, and the gateway's reuse
+    // interval forgives a second exchange.
+    if (!db) return !giveBack;
+    return inTransaction<{ owner: string; until: number }>(db, key, (store, held) => {
+      const mine = held?.owner === me;
+      if (giveBack || (held && held.until > Date.now() && !mine)) {
+        if (giveBack && mine) store.delete(key);
+        return false;
+      }
+      store.put({ owner: me, until: Date.now() + LEASE_MS }, key);
+      return true;
+    });
   };
   return (name, fn) =>
     local(name, async () => {
@@ -68,31 +114,63 @@ export function storageLock(storage: Storage, local: Lock = processLock()): Lock
       const giveUpAt = Date.now() + ACQUIRE_TIMEOUT_MS;
       let held = false;
       while (!held && Date.now() < giveUpAt) {
-        const lease = read(key);
-        if (lease === null || lease.until < Date.now()) {
-          storage.setItem(key, JSON.stringify({ owner: me, until: Date.now() + LEASE_MS }));
-          // Another tab may have written in the same instant: the last write wins, so read back.
-          await sleep(40 + Math.random() * 40);
-          held = read(key)?.owner === me;
-        } else {
-          await sleep(50);
-        }
+        held = await lease(key, false).catch(() => false);
+        if (!held) await sleep(50);
       }
       try {
         return await fn();
       } finally {
-        if (read(key)?.owner === me) storage.removeItem(key);
+        if (held) await lease(key, true).catch(() => {});
       }
     });
 }
 
+/**
+ * What a holder of the renewal lock leaves the next one: the access tokens it replaced (renewed or
+ * signed out). A tab's `localStorage` learns of another tab's write a moment later, and on a busy
+ * machine after that tab has let go of the lock; an IndexedDB read sees every committed write. So
+ * the next holder, reading a replaced token from storage, knows to wait for storage to catch up
+ * instead of spending the refresh token again. No-ops without IndexedDB (Node, some private modes).
+ */
+export type Handoff = {
+  replaced(name: string, accessToken: string): Promise<void>;
+  wasReplaced(name: string, accessToken: string): Promise<boolean>;
+};
+
+export function handoff(): Handoff {
+  const factory = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  const db = () => (factory ? openRecords(factory).catch(() => null) : Promise.resolve(null));
+  // The signature's tail names the token; the record holds no token an attacker could present.
+  const id = (token: string) => token.slice(-24);
+  return {
+    replaced: async (name, accessToken) => {
+      const d = await db();
+      if (!d) return;
+      await inTransaction<string[]>(d, `${name}:replaced`, (store, ids) => {
+        store.put([id(accessToken), ...(ids ?? [])].slice(0, 8), `${name}:replaced`);
+        return true;
+      }).catch(() => {});
+    },
+    wasReplaced: async (name, accessToken) => {
+      const d = await db();
+      if (!d) return false;
+      return inTransaction<string[]>(
+        d,
+        `${name}:replaced`,
+        (_store, ids) => ids?.includes(id(accessToken)) ?? false,
+      ).catch(() => false);
+    },
+  };
+}
+
 export type CrossTabLock = 'auto' | 'web-locks' | 'storage' | 'none' | Lock;
 
-/** `auto`: Web Locks where the browser has them, else a `localStorage` lease, else this page only. */
-export function chooseLock(choice: CrossTabLock, local: Storage | null): Lock {
+/** `auto`: Web Locks where the browser has them, else a lease in IndexedDB, else this page only. */
+export function chooseLock(choice: CrossTabLock): Lock {
   if (typeof choice === 'function') return choice;
   const locks = webLocks();
   if ((choice === 'auto' || choice === 'web-locks') && locks) return webLock(locks);
-  if ((choice === 'auto' || choice === 'storage') && local) return storageLock(local);
+  const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if ((choice === 'auto' || choice === 'storage') && idb) return indexedDbLock(idb);
   return processLock();
 }
