@@ -88,6 +88,7 @@ export class AuthClient {
   #renewal: Promise<Session | null> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #auto = false;
+  #started = false;
   /** Resolves once the stored session was read (and, in cookie mode, the cookie tried). */
   readonly ready: Promise<void>;
 
@@ -112,6 +113,7 @@ export class AuthClient {
     if (auto) this.#follow();
     // A page load in cookie mode: the cookie may hold a session this storage never saw.
     if (!this.#current && this.#options.cookie) await this.#renew().catch(() => null);
+    this.#started = true;
     this.#schedule();
   }
 
@@ -454,6 +456,8 @@ export class AuthClient {
   }
 
   #emit(event: AuthChangeEvent): void {
+    // Before the start is done (a session restored from the cookie), INITIAL_SESSION says it all.
+    if (!this.#started) return;
     for (const listener of [...this.#listeners]) call(listener, event, this.#current);
   }
 
