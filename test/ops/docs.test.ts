@@ -10,6 +10,7 @@ const read = (path: string): string => readFileSync(new URL(path, root), 'utf8')
 const DOC_FILES = [
   'README.md',
   'packages/client/README.md',
+  'packages/client/docs/recipes.md',
   ...readdirSync(new URL('docs/', root))
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`),
