@@ -1,8 +1,9 @@
 import { DOCUMENTS, type OperationName } from './documents.js';
 import { AuthgateError, ProviderSignInError } from './errors.js';
+import { call, transition } from './events.js';
 import { type CrossTabLock, chooseLock, handoff, type Lock } from './lock.js';
 import { type LandingUrl, landingParams, pkcePair } from './pkce.js';
-import { SessionStore } from './session-store.js';
+import { lifetimeMs, SessionStore } from './session-store.js';
 import { browserStorage, defaultStorage, type SessionStorage } from './storage.js';
 import { bodyOf, documentId, JSON_HEADERS, readResult, refusedToken, sourceOf } from './transport.js';
 import type {
@@ -400,7 +401,7 @@ export class AuthClient {
   async #renewLocked(rejected: string | undefined): Promise<Session | null> {
     let stored = await this.#store.load();
     if (stored && (await this.#handoff.wasReplaced(this.#lockName, stored.accessToken))) {
-      stored = await this.#caughtUp(stored.accessToken);
+      stored = await this.#store.loadPast(stored.accessToken);
     }
     if (stored && stored.accessToken !== rejected && !this.#expiresSoon(stored)) {
       // Another tab renewed it while this one waited for the lock: adopt its pair.
@@ -434,20 +435,6 @@ export class AuthClient {
     return next;
   }
 
-  /**
-   * The stored session once it no longer holds `replaced`: another tab wrote its successor (or
-   * signed out) before letting go of the lock, and this tab's copy of localStorage lags a moment.
-   */
-  async #caughtUp(replaced: string): Promise<Session | null> {
-    const giveUpAt = Date.now() + 2_000;
-    let stored = await this.#store.load();
-    while (stored?.accessToken === replaced && Date.now() < giveUpAt) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      stored = await this.#store.load();
-    }
-    return stored;
-  }
-
   async #commit(session: Session | null, events: AuthChangeEvent[]): Promise<void> {
     await this.#store.save(session);
     this.#current = session;
@@ -466,8 +453,7 @@ export class AuthClient {
     clearTimeout(this.#timer);
     const session = this.#current;
     if (!session || !this.#auto) return;
-    const margin = Math.min(this.#marginMs, lifetimeMs(session.accessToken) / 2);
-    const due = Date.parse(session.expiresAt) - margin - Date.now();
+    const due = Date.parse(session.expiresAt) - this.#margin(session) - Date.now();
     this.#timer = setTimeout(() => void this.#renew().catch(() => {}), Math.max(0, due));
   }
 
@@ -477,8 +463,11 @@ export class AuthClient {
    * (and the renewal timer spin).
    */
   #expiresSoon(session: Session): boolean {
-    const margin = Math.min(this.#marginMs, lifetimeMs(session.accessToken) / 2);
-    return Date.parse(session.expiresAt) - Date.now() <= margin;
+    return Date.parse(session.expiresAt) - Date.now() <= this.#margin(session);
+  }
+
+  #margin(session: Session): number {
+    return Math.min(this.#marginMs, lifetimeMs(session.accessToken) / 2);
   }
 
   #sessionOf(payload: AuthPayload): Session {
@@ -514,42 +503,6 @@ export class AuthClient {
         ...(this.#options.cookie ? { credentials: 'include' as const } : {}),
       }),
     );
-  }
-}
-
-/**
- * The access token's lifetime from its own `iat` and `exp` (read, not verified: only the gateway
- * trusts a token). Infinity when unreadable, which leaves the configured margin in force.
- */
-function lifetimeMs(accessToken: string): number {
-  try {
-    const part = (accessToken.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(part)) as { iat?: unknown; exp?: unknown };
-    if (typeof claims.iat === 'number' && typeof claims.exp === 'number') return (claims.exp - claims.iat) * 1000;
-  } catch {}
-  return Number.POSITIVE_INFINITY;
-}
-
-/** The events that take a tab from `before` to `after` when another tab made the change. */
-function transition(before: Session | null, after: Session | null): AuthChangeEvent[] {
-  if (!after) return before ? ['SIGNED_OUT'] : [];
-  if (!before || before.user.id !== after.user.id || (before.mfaRequired && !after.mfaRequired)) {
-    return [after.mfaRequired ? 'MFA_REQUIRED' : 'SIGNED_IN'];
-  }
-  const events: AuthChangeEvent[] = [];
-  if (before.accessToken !== after.accessToken) events.push('TOKEN_REFRESHED');
-  if (JSON.stringify(before.user) !== JSON.stringify(after.user)) events.push('USER_UPDATED');
-  return events;
-}
-
-/** A listener that throws must not stop the others, nor the client. */
-function call(listener: AuthStateListener, event: AuthChangeEvent, session: Session | null): void {
-  try {
-    listener(event, session);
-  } catch (err) {
-    const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
-    if (report) report(err);
-    else console.error(err);
   }
 }
 

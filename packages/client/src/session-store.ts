@@ -35,6 +35,20 @@ export class SessionStore {
     return session;
   }
 
+  /**
+   * The stored session once it no longer holds `replaced`: another tab wrote its successor (or
+   * signed out) before letting go of the lock, and this tab's copy of localStorage lags a moment.
+   */
+  async loadPast(replaced: string): Promise<Session | null> {
+    const giveUpAt = Date.now() + 2_000;
+    let stored = await this.load();
+    while (stored?.accessToken === replaced && Date.now() < giveUpAt) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      stored = await this.load();
+    }
+    return stored;
+  }
+
   async save(session: Session | null): Promise<void> {
     if (session === null) {
       this.#memoryRefreshToken = null;
@@ -94,4 +108,17 @@ function parse(raw: string | null): Session | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The access token's lifetime from its own `iat` and `exp` (read, not verified: only the gateway
+ * trusts a token). Infinity when unreadable, which leaves the configured margin in force.
+ */
+export function lifetimeMs(accessToken: string): number {
+  try {
+    const part = (accessToken.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part)) as { iat?: unknown; exp?: unknown };
+    if (typeof claims.iat === 'number' && typeof claims.exp === 'number') return (claims.exp - claims.iat) * 1000;
+  } catch {}
+  return Number.POSITIVE_INFINITY;
 }
