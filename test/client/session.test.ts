@@ -7,6 +7,7 @@ import {
   memoryStorage,
   type Session,
 } from '@authgate/client';
+import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { email, PASSWORD, startGateway, type TestGateway } from '../helpers.js';
 
@@ -165,6 +166,57 @@ describe('@authgate/client in Node', () => {
     const renewed = await client.refreshSession();
     expect(renewed?.accessToken).not.toBe(s.accessToken);
     expect(await storage.getItem('authgate.session')).not.toContain(renewed?.refreshToken as string);
+  });
+
+  it('keeps the session in an async store (React Native and the like) and reads it back', async () => {
+    const items = new Map<string, string>();
+    const later = <T>(value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), 5));
+    const asyncStorage = {
+      getItem: (key: string) => later(items.get(key) ?? null),
+      setItem: (key: string, value: string) => later(void items.set(key, value)),
+      removeItem: (key: string) => later(void items.delete(key)),
+    };
+    const s = await createAuthClient({ url: url(), storage: asyncStorage }).signUp({
+      email: email('pkg'),
+      password: PASSWORD,
+    });
+    const again = createAuthClient({ url: url(), storage: asyncStorage });
+    expect(again.session).toBeNull(); // not read yet: the store answers later
+    expect((await again.getSession())?.accessToken).toBe(s.accessToken);
+    expect(await again.signOut()).toBe(true);
+    expect(items.size).toBe(0);
+  });
+
+  it('says MFA_REQUIRED for a sign-in that owes a second factor, and SIGNED_IN at aal2 once verifyMfa passes it', async () => {
+    const client = createAuthClient({ url: url() });
+    const s = await client.signUp({ email: email('pkg'), password: PASSWORD });
+    const totp = (secret: string, steps: number) =>
+      new OTPAuth.TOTP({
+        secret: OTPAuth.Secret.fromBase32(secret),
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+      }).generate({ timestamp: Date.now() + steps * 30_000 });
+    const { mfaEnroll } = await client.request<
+      { mfaEnroll: { factorId: string; secret: string } },
+      Record<string, never>
+    >('mutation { mfaEnroll(friendlyName: "phone") { factorId secret } }');
+    await client.request(
+      'mutation($id: ID!, $code: String!) { mfaActivate(factorId: $id, code: $code) { recoveryCodes } }',
+      {
+        id: mfaEnroll.factorId,
+        code: totp(mfaEnroll.secret, 0),
+      },
+    );
+    await client.signOut();
+
+    const events = recorder(client);
+    const aal1 = await client.signIn({ email: s.user.email, password: PASSWORD });
+    expect(aal1).toMatchObject({ aal: 'aal1', mfaRequired: true });
+    const aal2 = await client.verifyMfa(mfaEnroll.factorId, totp(mfaEnroll.secret, 1));
+    expect(aal2).toMatchObject({ aal: 'aal2', mfaRequired: false });
+    expect(client.session?.aal).toBe('aal2');
+    expect(events).toEqual(['INITIAL_SESSION', 'MFA_REQUIRED', 'SIGNED_IN']);
   });
 
   it('reports USER_UPDATED after refreshUser when the user changed', async () => {
