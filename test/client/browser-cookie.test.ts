@@ -1,8 +1,7 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BrowserPage, chromiumFor, openPage } from '../browser.js';
-import { PASSWORD, signUp, startGateway, type TestGateway } from '../helpers.js';
-import { buildPageBundle, openTabs, type PageServer, refreshesOf, servePage, startTabs } from './page-harness.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { chromiumFor } from '../browser.js';
+import { pageSuite, refreshesOf, startTabs } from './page-harness.js';
 
 /**
  * @authgate/client in cookie mode (`cookie: true`) against a gateway with REFRESH_TOKEN_COOKIE=on,
@@ -18,46 +17,12 @@ const COOKIE = 'authgate-refresh-token';
 const SETTLES = { timeout: 10_000 };
 
 describe.skipIf(!CHROMIUM)('@authgate/client in cookie mode, in headless Chromium', () => {
-  let t: TestGateway;
-  let server: PageServer;
-  let b: BrowserPage;
-  let browser: Browser;
-  let context: BrowserContext | undefined;
+  const suite = pageSuite(CHROMIUM!, { REFRESH_TOKEN_COOKIE: 'on' });
+  const tabsOf = suite.tabs;
+  const signInOn = suite.signInOn;
 
-  beforeAll(async () => {
-    const bundle = buildPageBundle();
-    t = await startGateway({ REFRESH_TOKEN_COOKIE: 'on' });
-    server = await servePage(t, bundle);
-    b = await openPage(CHROMIUM!, server.origin);
-    browser = b.page.context().browser()!;
-  }, 60_000);
-
-  afterAll(async () => {
-    await b?.close();
-    await server?.close();
-    await t?.close();
-  });
-
-  afterEach(async () => {
-    await context?.close();
-    context = undefined;
-  });
-
-  async function tabsOf(query: string, n: number): Promise<Page[]> {
-    context ??= await browser.newContext();
-    return openTabs(context, `${server.origin}/${query}`, n);
-  }
-
-  async function signInOn(tab: Page): Promise<{ userId: string; email: string; refreshToken: string | null }> {
-    const user = await signUp(t);
-    const session = await tab.evaluate(({ email, password }) => window.page.auth.signIn({ email, password }), {
-      email: user.email,
-      password: PASSWORD,
-    });
-    return { userId: user.userId, email: user.email, refreshToken: session.refreshToken };
-  }
-
-  const jarCookie = async () => (await context!.cookies(`${server.origin}/graphql`)).find((c) => c.name === COOKIE);
+  const jarCookie = async () =>
+    (await suite.context!.cookies(`${suite.server.origin}/graphql`)).find((c) => c.name === COOKIE);
   /** Everything a script on the page can read: document.cookie and both storages. */
   const readableBy = (tab: Page) =>
     tab.evaluate(() =>
@@ -88,14 +53,14 @@ describe.skipIf(!CHROMIUM)('@authgate/client in cookie mode, in headless Chromiu
     const user = await signInOn(tab!);
     const before = (await jarCookie())!.value;
     await tab!.evaluate(() => localStorage.clear());
-    const from = server.sent.length;
+    const from = suite.server.sent.length;
     await tab!.reload();
     await tab!.waitForFunction(() => 'page' in window);
     await tab!.evaluate(() => window.page.auth.ready);
     expect(await tab!.evaluate(() => window.page.auth.session?.user.email)).toBe(user.email);
     expect(await tab!.evaluate(() => [...window.page.events])).toEqual(['INITIAL_SESSION']);
-    expect(server.sent.slice(from).filter((s) => s.operationName === 'Refresh')).toHaveLength(1);
-    expect(await refreshesOf(t, user.userId)).toBe(1);
+    expect(suite.server.sent.slice(from).filter((s) => s.operationName === 'Refresh')).toHaveLength(1);
+    expect(await refreshesOf(suite.t, user.userId)).toBe(1);
     // Rotated: the jar holds the successor.
     expect((await jarCookie())!.value).not.toBe(before);
   });
@@ -109,15 +74,15 @@ describe.skipIf(!CHROMIUM)('@authgate/client in cookie mode, in headless Chromiu
       localStorage.setItem(key, JSON.stringify(stored));
     }, KEY);
     await first!.close();
-    const from = server.sent.length;
+    const from = suite.server.sent.length;
     const woken = await tabsOf('?cookie&me&defer', 3);
     await startTabs(woken);
     const firstMe = await Promise.all(woken.map((tab) => tab.evaluate(() => window.page.firstMe)));
     expect(firstMe).toEqual(woken.map(() => ({ me: { id: user.userId, email: user.email }, error: null })));
     const tokens = await Promise.all(woken.map((tab) => tab.evaluate(() => window.page.auth.session?.accessToken)));
     expect(new Set(tokens).size).toBe(1);
-    expect(server.sent.slice(from).filter((s) => s.operationName === 'Refresh')).toHaveLength(1);
-    expect(await refreshesOf(t, user.userId)).toBe(1);
+    expect(suite.server.sent.slice(from).filter((s) => s.operationName === 'Refresh')).toHaveLength(1);
+    expect(await refreshesOf(suite.t, user.userId)).toBe(1);
   });
 
   it('sign-out in one tab clears the cookie and signs the other tabs out', async () => {
@@ -131,7 +96,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in cookie mode, in headless Chromiu
     await expect.poll(() => other!.evaluate(() => window.page.auth.session), SETTLES).toBeNull();
     expect(await other!.evaluate(() => [...window.page.events])).toEqual(['INITIAL_SESSION', 'SIGNED_OUT']);
     // The cookie's token is dead on the gateway too.
-    const res = await t.gql('mutation($r: String!) { refresh(refreshToken: $r) { accessToken } }', { r: spent });
+    const res = await suite.t.gql('mutation($r: String!) { refresh(refreshToken: $r) { accessToken } }', { r: spent });
     expect(res.errors?.[0]?.extensions?.code).toBe('INVALID_REFRESH_TOKEN');
   });
 });

@@ -1,9 +1,8 @@
 import { decodeJwt } from 'jose';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BrowserPage, chromiumFor, openPage } from '../browser.js';
-import { PASSWORD, signUp, startGateway, type TestGateway } from '../helpers.js';
-import { buildPageBundle, openTabs, type PageServer, refreshesOf, servePage, startTabs } from './page-harness.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { chromiumFor } from '../browser.js';
+import { pageSuite, refreshesOf, startTabs } from './page-harness.js';
 
 /**
  * @authgate/client in headless Chromium, as an app's pages run it: the package's build bundled
@@ -19,49 +18,10 @@ const KEY = 'authgate.session';
 const SETTLES = { timeout: 10_000 };
 
 describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
-  let t: TestGateway;
-  let server: PageServer;
-  let b: BrowserPage;
-  let browser: Browser;
-  let context: BrowserContext | undefined;
-
-  beforeAll(async () => {
-    const bundle = buildPageBundle();
-    t = await startGateway();
-    server = await servePage(t, bundle);
-    b = await openPage(CHROMIUM!, server.origin);
-    browser = b.page.context().browser()!;
-  }, 60_000);
-
-  afterAll(async () => {
-    await b?.close();
-    await server?.close();
-    await t?.close();
-  });
-
-  afterEach(async () => {
-    await context?.close();
-    context = undefined;
-  });
-
+  const suite = pageSuite(CHROMIUM!);
   /** A fresh profile's worth of tabs (its own localStorage and locks), with page errors collected. */
-  async function freshContext(): Promise<{ tabs: (query: string, n: number) => Promise<Page[]>; errors: string[] }> {
-    context = await browser.newContext();
-    const errors: string[] = [];
-    context.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)));
-    const ctx = context;
-    return { tabs: (query, n) => openTabs(ctx, `${server.origin}/${query}`, n), errors };
-  }
-
-  /** Signs a new user in on `tab` through the client; their id and the session's tokens. */
-  async function signInOn(tab: Page): Promise<{ userId: string; email: string; accessToken: string }> {
-    const user = await signUp(t);
-    const session = await tab.evaluate(({ email, password }) => window.page.auth.signIn({ email, password }), {
-      email: user.email,
-      password: PASSWORD,
-    });
-    return { userId: user.userId, email: user.email, accessToken: session.accessToken };
-  }
+  const freshContext = async () => ({ tabs: suite.tabs, errors: suite.errors });
+  const signInOn = suite.signInOn;
 
   /** Rewrites the stored session in `tab`'s localStorage as a test scenario needs it. */
   async function rewriteStored(tab: Page, change: { expiresInMs?: number; accessToken?: string }): Promise<void> {
@@ -79,12 +39,12 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
 
   const tokenIn = (tab: Page) => tab.evaluate(() => window.page.auth.session?.accessToken ?? null);
   const eventsIn = (tab: Page) => tab.evaluate(() => [...window.page.events]);
-  const since = (from: number, name: string) => server.sent.slice(from).filter((s) => s.operationName === name);
+  const since = (from: number, name: string) => suite.server.sent.slice(from).filter((s) => s.operationName === name);
 
   it('keeps a session across a reload without a refresh, and `me` works after it', async () => {
     const { tabs, errors } = await freshContext();
     const [tab] = await tabs('', 1);
-    const from = server.sent.length;
+    const from = suite.server.sent.length;
     const user = await signInOn(tab!);
     await expect.poll(() => tab!.textContent('#who'), SETTLES).toBe(`signed in as ${user.email}`);
 
@@ -99,7 +59,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     expect(await eventsIn(tab!)).toEqual(['INITIAL_SESSION']);
     expect(await tab!.textContent('#who')).toBe(`signed in as ${user.email}`);
     expect(since(from, 'Refresh')).toEqual([]);
-    expect(await refreshesOf(t, user.userId)).toBe(0);
+    expect(await refreshesOf(suite.t, user.userId)).toBe(0);
     expect(errors).toEqual([]);
   });
 
@@ -114,7 +74,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         await rewriteStored(first!, { expiresInMs: -60_000 });
         await first!.close();
 
-        const from = server.sent.length;
+        const from = suite.server.sent.length;
         const woken = await tabs(`?lock=${lock}&me&defer`, 2);
         await startTabs(woken);
         const firstMe = await Promise.all(woken.map((tab) => tab.evaluate(() => window.page.firstMe)));
@@ -123,7 +83,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         expect(tokens[0]).not.toBe(user.accessToken);
         expect(new Set(tokens).size).toBe(1);
         expect(since(from, 'Refresh')).toHaveLength(1);
-        expect(await refreshesOf(t, user.userId)).toBe(1);
+        expect(await refreshesOf(suite.t, user.userId)).toBe(1);
         // No request went out with the expired token: the renewal came first in both tabs.
         expect(since(from, 'PageMe').map((s) => s.authorization)).toEqual([
           `Bearer ${tokens[0]}`,
@@ -137,10 +97,10 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         const { tabs, errors } = await freshContext();
         const four = await tabs(`?lock=${lock}&defer`, 4);
         await startTabs(four);
-        const before = { ...server.holds };
+        const before = { ...suite.server.holds };
         await Promise.all(four.map((tab) => tab.evaluate(() => window.page.contend(5))));
-        expect(server.holds.entered - before.entered).toBe(20);
-        expect(server.holds.most).toBe(1);
+        expect(suite.server.holds.entered - before.entered).toBe(20);
+        expect(suite.server.holds.most).toBe(1);
         expect(errors).toEqual([]);
       });
 
@@ -153,7 +113,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         const five = await tabs(`?lock=${lock}&defer`, 5);
         // Due (the default 30 s margin before expiry) a moment after the tabs start, the same instant in each.
         await rewriteStored(five[0]!, { expiresInMs: 30_000 + 1_000 });
-        const from = server.sent.length;
+        const from = suite.server.sent.length;
         await startTabs(five);
         expect(since(from, 'Refresh')).toEqual([]);
         const renewedEverywhere = async () => {
@@ -165,7 +125,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
         // Later renewals (if a tab were to try) would show here: give them a moment to.
         await new Promise((resolve) => setTimeout(resolve, 500));
         expect(since(from, 'Refresh')).toHaveLength(1);
-        expect(await refreshesOf(t, user.userId)).toBe(1);
+        expect(await refreshesOf(suite.t, user.userId)).toBe(1);
         for (const tab of five) {
           expect(await tokenIn(tab)).toBe(token);
           expect((await eventsIn(tab)).filter((e) => e === 'TOKEN_REFRESHED')).toHaveLength(1);
@@ -182,7 +142,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     const others = await tabs('', 2);
     for (const tab of others) expect(await tokenIn(tab)).toBe(user.accessToken);
 
-    const from = server.sent.length;
+    const from = suite.server.sent.length;
     expect(await first!.evaluate(() => window.page.auth.signOut())).toBe(true);
     for (const tab of others) {
       await expect.poll(() => tokenIn(tab), SETTLES).toBeNull();
@@ -193,7 +153,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     expect(since(from, 'SignOut')).toHaveLength(1);
     expect(since(from, 'Refresh')).toEqual([]);
     const { session_id } = decodeJwt(user.accessToken);
-    expect(await t.admin`select 1 from auth.sessions where id = ${String(session_id)}`).toHaveLength(0);
+    expect(await suite.t.admin`select 1 from auth.sessions where id = ${String(session_id)}`).toHaveLength(0);
     expect(errors).toEqual([]);
   });
 
@@ -201,11 +161,11 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
     const { tabs, errors } = await freshContext();
     const [first] = await tabs('', 1);
     const user = await signInOn(first!);
-    await t.admin`delete from auth.sessions where user_id = ${user.userId}`;
+    await suite.t.admin`delete from auth.sessions where user_id = ${user.userId}`;
     await rewriteStored(first!, { expiresInMs: -60_000 });
     await first!.close();
 
-    const from = server.sent.length;
+    const from = suite.server.sent.length;
     const two = await tabs('', 2);
     for (const tab of two) await expect.poll(() => tokenIn(tab), SETTLES).toBeNull();
     // Long enough for a renewal loop (timers, retries, visibility) to show itself.
@@ -220,7 +180,7 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
       expect(await two[0]!.evaluate((r) => window.page[r](), recipe)).toEqual({ me: null, error: null });
     }
     expect(since(from, 'Refresh')).toHaveLength(1);
-    expect(await refreshesOf(t, user.userId)).toBe(0);
+    expect(await refreshesOf(suite.t, user.userId)).toBe(0);
     expect(errors).toEqual([]);
   });
 
@@ -238,16 +198,16 @@ describe.skipIf(!CHROMIUM)('@authgate/client in headless Chromium', () => {
       await rewriteStored(tab!, { accessToken: refused });
       await tab!.reload();
       await tab!.waitForFunction(() => 'page' in window);
-      const from = server.sent.length;
+      const from = suite.server.sent.length;
       expect(await tab!.evaluate((r) => window.page[r](), recipe)).toMatchObject(me);
       const renewed = await tokenIn(tab!);
       expect(renewed).not.toBe(user.accessToken);
-      expect(server.sent.slice(from).map((s) => [s.operationName, s.authorization])).toEqual([
+      expect(suite.server.sent.slice(from).map((s) => [s.operationName, s.authorization])).toEqual([
         ['PageMe', `Bearer ${refused}`],
         ['Refresh', null],
         ['PageMe', `Bearer ${renewed}`],
       ]);
-      expect(await refreshesOf(t, user.userId)).toBe(1);
+      expect(await refreshesOf(suite.t, user.userId)).toBe(1);
       expect(errors).toEqual([]);
     });
   }

@@ -4,8 +4,10 @@ import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
-import type { BrowserContext, Page } from 'playwright-core';
-import type { TestGateway } from '../helpers.js';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type BrowserPage, openPage } from '../browser.js';
+import { PASSWORD, signUp, startGateway, type TestGateway } from '../helpers.js';
 import type { Harness } from './fixtures/page.js';
 
 declare global {
@@ -176,4 +178,87 @@ export async function startTabs(tabs: Page[]): Promise<void> {
   await Promise.all(tabs.map((tab) => tab.evaluate(() => (window as unknown as { go?: () => void }).go?.())));
   await Promise.all(tabs.map((tab) => tab.waitForFunction(() => 'page' in window)));
   await Promise.all(tabs.map((tab) => tab.evaluate(() => window.page.auth.ready)));
+}
+
+/** What a describe block of browser tests shares: its gateway, the page server, and its current browser context. */
+export type PageSuite = {
+  readonly t: TestGateway;
+  readonly server: PageServer;
+  /** The context `tabs` opened in this test (closed after each test), if any. */
+  readonly context: BrowserContext | undefined;
+  /** `n` tabs of the test's context (created on first use: its own localStorage, locks and cookies) at `/${query}`. */
+  tabs: (query: string, n: number) => Promise<Page[]>;
+  /** Uncaught errors of the current context's pages. */
+  readonly errors: string[];
+  /** Signs a new user in on `tab` through the page's client: their id and email, and the session. */
+  signInOn: (tab: Page) => Promise<{ userId: string; email: string; accessToken: string; refreshToken: string | null }>;
+};
+
+/**
+ * Registers the hooks of a describe block of browser tests: a gateway started with `env`, the
+ * page served in front of it, one Chromium for the block, and a fresh browser context per test.
+ */
+export function pageSuite(chromium: string, env: Record<string, string> = {}): PageSuite {
+  let t: TestGateway;
+  let server: PageServer;
+  let b: BrowserPage;
+  let browser: Browser;
+  let context: BrowserContext | undefined;
+  let errors: string[] = [];
+
+  beforeAll(async () => {
+    const bundle = buildPageBundle();
+    t = await startGateway(env);
+    server = await servePage(t, bundle);
+    b = await openPage(chromium, server.origin);
+    browser = b.page.context().browser()!;
+  }, 60_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await server?.close();
+    await t?.close();
+  });
+
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+    errors = [];
+  });
+
+  return {
+    get t() {
+      return t;
+    },
+    get server() {
+      return server;
+    },
+    get context() {
+      return context;
+    },
+    get errors() {
+      return errors;
+    },
+    async tabs(query, n) {
+      if (!context) {
+        context = await browser.newContext();
+        const seen = errors;
+        context.on('page', (p) => p.on('pageerror', (e) => seen.push(e.message)));
+      }
+      return openTabs(context, `${server.origin}/${query}`, n);
+    },
+    async signInOn(tab) {
+      const user = await signUp(t);
+      const session = await tab.evaluate(({ email, password }) => window.page.auth.signIn({ email, password }), {
+        email: user.email,
+        password: PASSWORD,
+      });
+      return {
+        userId: user.userId,
+        email: user.email,
+        accessToken: session.accessToken,
+        refreshToken: session.refreshToken,
+      };
+    },
+  };
 }
