@@ -64,7 +64,7 @@ export async function keysetPage<Row, Node>(
   const { rows, hasNextPage } = await load(first, after);
   const edges = rows.map((row) => {
     const { key, node } = edge(row);
-    return { cursor: encodeCursor(key), node };
+    return new KeysetEdge(key, node);
   });
   return {
     edges,
@@ -72,8 +72,25 @@ export async function keysetPage<Row, Node>(
       hasNextPage,
       // Forward paging only: there are rows before `after` by construction.
       hasPreviousPage: after !== null,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
+      get startCursor() {
+        return edges[0]?.cursor ?? null;
+      },
+      get endCursor() {
+        return edges.at(-1)?.cursor ?? null;
+      },
     },
   };
+}
+
+/** An edge whose cursor is encoded only if the document asks for it (most pages ask for nodes only). */
+class KeysetEdge<Node> implements Edge<Node> {
+  readonly #key: Keyset;
+  readonly node: Node;
+  constructor(key: Keyset, node: Node) {
+    this.#key = key;
+    this.node = node;
+  }
+  get cursor(): string {
+    return encodeCursor(this.#key);
+  }
 }
