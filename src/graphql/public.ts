@@ -11,7 +11,7 @@
 // the argument in `extensions.field`.
 export { AuthError, badInput, ERROR_CODES, type ErrorCode } from '../auth/errors.js';
 export type { Context, Viewer } from '../context.js';
-export type { RequestDb } from '../db/request-db.js';
+export { preparedQuery, type RequestDb } from '../db/request-db.js';
 // Check an id before it reaches SQL: a failed ::uuid cast aborts the request's transaction.
 export { isUuid } from '../shared/ids.js';
 export { builder, type NativeSessionContext, type SignedInContext } from './builder.js';

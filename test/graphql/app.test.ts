@@ -188,5 +188,28 @@ describe('an app built on authgate', () => {
     expect((await t.gql('{ stashDb }', {}, alice)).data).toEqual({ stashDb: true });
     // ctx.db kept from a finished request fails loudly instead of running outside any transaction.
     expect((await t.gql('{ useStashedDb }', {}, alice)).data).toEqual({ useStashedDb: 'RequestFinishedError' });
+    // A query prepared once for the process runs on a kept ctx.db no more than ctx.db itself does.
+    expect((await t.gql('{ useStashedDbPrepared }', {}, alice)).data).toEqual({
+      useStashedDbPrepared: 'RequestFinishedError',
+    });
+  });
+
+  it("runs a query prepared once for the process on each request's own transaction", async () => {
+    // Two callers at once, each with a private note: the one built query, run concurrently for
+    // both, shows each caller its own private note and not the other's (RLS per request).
+    const [a, b] = await Promise.all([t.signUp(), t.signUp()]);
+    await t.gql(CREATE, { title: 'a secret' }, a);
+    await t.gql(CREATE, { title: 'b secret' }, b);
+    const doc = '{ me { notes(first: 5) { title } } }';
+    type Doc = { me: { notes: Array<{ title: string }> } };
+    const rounds = await Promise.all(Array.from({ length: 10 }, (_, i) => t.gql<Doc>(doc, {}, i % 2 === 0 ? a : b)));
+    rounds.forEach((res, i) => {
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.me.notes.map((n) => n.title)).toEqual([i % 2 === 0 ? 'a secret' : 'b secret']);
+    });
+    // Built once however many requests ran it.
+    expect((await t.gql<{ notesQueryBuilds: number }>('{ notesQueryBuilds }', {}, a)).data).toEqual({
+      notesQueryBuilds: 1,
+    });
   });
 });
