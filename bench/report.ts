@@ -62,8 +62,10 @@ export type Ratio = {
   vsPipelined: number | null;
   cpuVsAwaited: number | null;
   cpuVsPipelined: number | null;
-  /** Gateway ÷ the faster of PostGraphile's two variants. */
+  /** Gateway ÷ PostGraphile as a user writes it (every token's signature verified). */
   vsPostgraphile: number | null;
+  /** Gateway ÷ PostGraphile given the gateway's token cache (the stricter comparison). */
+  vsPostgraphileCached: number | null;
 };
 
 export type Target = {
@@ -117,9 +119,9 @@ export function computeRatios(r: Results): Ratio[] {
     const k = SAME_WORK[g.key] ?? g.key;
     const aw = find(r, k, 'floor-awaited', g.connections);
     const pip = find(r, k, 'floor-pipelined', g.connections);
-    const pgl = [find(r, k, 'postgraphile', g.connections), find(r, k, 'postgraphile-cached', g.connections)];
-    const pglBest = Math.max(...pgl.map((x) => x?.rps ?? 0));
-    if (!aw && !pip && pglBest === 0) continue;
+    const pgl = find(r, k, 'postgraphile', g.connections);
+    const pglCached = find(r, k, 'postgraphile-cached', g.connections);
+    if (!aw && !pip && !pgl && !pglCached) continue;
     out.push({
       key: g.key,
       label: g.label,
@@ -128,7 +130,8 @@ export function computeRatios(r: Results): Ratio[] {
       vsPipelined: div(g.rps, pip?.rps),
       cpuVsAwaited: div(g.serverCpuUsPerReq, aw?.serverCpuUsPerReq),
       cpuVsPipelined: div(g.serverCpuUsPerReq, pip?.serverCpuUsPerReq),
-      vsPostgraphile: pglBest > 0 ? g.rps / pglBest : null,
+      vsPostgraphile: div(g.rps, pgl?.rps),
+      vsPostgraphileCached: div(g.rps, pglCached?.rps),
     });
   }
   return out;
@@ -141,7 +144,9 @@ export function computeTargets(r: Results): Target[] {
   const status = (v: number | null, ok: (v: number) => boolean): Target['status'] =>
     v === null || Number.isNaN(v) ? 'n/a' : ok(v) ? 'PASS' : 'SHORT';
   const ratio = (key: string) => r.ratios?.find((x) => x.key === key && x.connections === 32)?.vsPipelined ?? null;
-  const vsPgl = (key: string) => r.ratios?.find((x) => x.key === key && x.connections === 32)?.vsPostgraphile ?? null;
+  const at32 = (key: string) => r.ratios?.find((x) => x.key === key && x.connections === 32);
+  const vsPgl = (key: string) => at32(key)?.vsPostgraphile ?? null;
+  const vsPglCached = (key: string) => at32(key)?.vsPostgraphileCached ?? null;
   const gwCpu = (key: string) => find(r, key, 'gateway', 32)?.serverCpuUsPerReq ?? null;
   const criticalOf = (query: string) => r.roundTrips.find((x) => x.query === query)?.criticalPath ?? null;
   const maxOf = (xs: Array<number | null>) =>
@@ -157,9 +162,18 @@ export function computeTargets(r: Results): Target[] {
   return [
     t('me, c=32: gateway ÷ pipelined floor (req/s)', ratio('me'), '×', '≥ 0.6', (v) => v >= 0.6),
     t('profiles(first: 20), c=32: gateway ÷ pipelined floor', ratio('profiles20'), '×', '≥ 0.6', (v) => v >= 0.6),
-    // PostGraphile's faster variant (with or without the token cache), as the stricter comparison.
+    // PostGraphile as its users write it (the issue's row), then given our token cache as well:
+    // the second is the stricter comparison, so both are targets.
     t('me, c=32: gateway ÷ PostGraphile (req/s)', vsPgl('me'), '×', '≥ 1.5', (v) => v >= 1.5),
     t('profiles(first: 20), c=32: gateway ÷ PostGraphile', vsPgl('profiles20'), '×', '≥ 1.5', (v) => v >= 1.5),
+    t('me, c=32: gateway ÷ PostGraphile with token cache', vsPglCached('me'), '×', '≥ 1.5', (v) => v >= 1.5),
+    t(
+      'profiles(first: 20), c=32: gateway ÷ PostGraphile with token cache',
+      vsPglCached('profiles20'),
+      '×',
+      '≥ 1.5',
+      (v) => v >= 1.5,
+    ),
     t('me, c=32: gateway server CPU per request', gwCpu('me'), 'µs', '≤ 300 µs', (v) => v <= 300, 0),
     t(
       'profiles + notes + me.notes, c=32: gateway ÷ pipelined floor',
@@ -226,7 +240,7 @@ const HEAD = [
   'server CPU µs/req',
   'Postgres CPU µs/req',
   'req/s ÷ floor (awaited / pipelined)',
-  'req/s ÷ PostGraphile',
+  'req/s ÷ PostGraphile (plain / token cache)',
   'event-loop p99 ms',
 ];
 
@@ -246,7 +260,9 @@ function runCells(r: Results, x: RunRow): string[] {
     ratio && (ratio.vsAwaited !== null || ratio.vsPipelined !== null)
       ? `${f(ratio.vsAwaited, 2)} / ${f(ratio.vsPipelined, 2)}`
       : '',
-    ratio?.vsPostgraphile != null ? f(ratio.vsPostgraphile, 2) : '',
+    ratio && (ratio.vsPostgraphile !== null || ratio.vsPostgraphileCached !== null)
+      ? `${f(ratio.vsPostgraphile, 2)} / ${f(ratio.vsPostgraphileCached, 2)}`
+      : '',
     f(x.eventLoopP99Ms, 1),
   ];
 }
