@@ -18,27 +18,38 @@ export type VisibleUser = {
 
 export type Loaders = ReturnType<typeof createLoaders>;
 
-/** Per-request batching: every nested lookup of a request is one query per kind. */
+/**
+ * Per-request batching: every nested lookup of a request is one query per kind. Each loader
+ * is made on first use: most requests read one kind of row or none.
+ */
 export function createLoaders(tx: RequestTx) {
+  let profile: DataLoader<string, ProfileRow | null> | undefined;
+  let user: DataLoader<string, VisibleUser | null> | undefined;
   return {
-    profile: new DataLoader<string, ProfileRow | null>(async (ids) => {
-      const sql = await tx.sql();
-      const rows = await sql<ProfileRow[]>`
-        select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles where id = any(${ids as string[]}::uuid[])`;
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
-    user: new DataLoader<string, VisibleUser | null>(async (ids) => {
-      const sql = await tx.sql();
-      const rows = await sql<VisibleUser[]>`
-        select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
-               user_metadata as "userMetadata", app_metadata as "appMetadata",
-               email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous",
-               pending_email as "pendingEmail"
-        from auth.visible_users(${ids as string[]}::uuid[])`;
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
+    get profile() {
+      profile ??= new DataLoader<string, ProfileRow | null>(async (ids) => {
+        const sql = await tx.sql();
+        const rows = await sql<ProfileRow[]>`
+          select ${sql.unsafe(PROFILE_COLUMNS)} from public.profiles where id = any(${ids as string[]}::uuid[])`;
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        return ids.map((id) => byId.get(id) ?? null);
+      });
+      return profile;
+    },
+    get user() {
+      user ??= new DataLoader<string, VisibleUser | null>(async (ids) => {
+        const sql = await tx.sql();
+        const rows = await sql<VisibleUser[]>`
+          select id, coalesce(email, '') as email, role, created_at::text as "createdAt", last_sign_in_at::text as "lastSignInAt",
+                 user_metadata as "userMetadata", app_metadata as "appMetadata",
+                 email_confirmed_at::text as "emailConfirmedAt", is_anonymous as "isAnonymous",
+                 pending_email as "pendingEmail"
+          from auth.visible_users(${ids as string[]}::uuid[])`;
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        return ids.map((id) => byId.get(id) ?? null);
+      });
+      return user;
+    },
   };
 }
 

@@ -69,7 +69,7 @@ type Prepared<Result> = { execute(values?: Record<string, unknown>): Promise<Res
 
 // Builds queries and runs none: the SQL a prepared query keeps is the same whichever request
 // it later runs for (same dialect, same casing as requestDb's).
-const builder = drizzle({
+const buildOnly = drizzle({
   client: {
     options: { parsers: {}, serializers: {} },
     unsafe: () => {
@@ -94,7 +94,7 @@ export function preparedQuery<Result, Values extends Record<string, unknown> = R
   return async (db, values) => {
     const client = clients.get(db);
     if (client === undefined) throw new Error('preparedQuery runs on a request db (ctx.db) only.');
-    prepared ??= build(builder);
+    prepared ??= build(buildOnly);
     // Drizzle's postgres.js prepared query sends through `this.client`: a view of the one built
     // query whose client is this request's (test/graphql/app.test.ts pins that it is).
     const onRequest: Prepared<Result> = Object.create(prepared, { client: { value: client } });

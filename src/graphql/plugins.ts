@@ -1,4 +1,4 @@
-import { GraphQLError, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
+import { type DocumentNode, GraphQLError, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { AuthError, ERROR_CODES } from '../auth/errors.js';
 import type { Context } from '../context.js';
@@ -12,11 +12,7 @@ import { SessionEndedError } from '../db/errors.js';
 export function useRequestTransaction(): Plugin<Context> {
   return {
     onExecute({ args, setExecuteFn, executeFn }) {
-      const operation = getOperationAST(args.document, args.operationName);
-      const mutation = operation?.operation === 'mutation';
-      const name = args.operationName ?? operation?.name?.value ?? null;
-      // An unnamed operation is logged by its first root field (`{ me { id } }` as `me`).
-      const logged = name ?? firstField(operation) ?? 'anonymous';
+      const { mutation, name, logged } = operationOf(args.document, args.operationName);
       setExecuteFn(async (execArgs) => {
         const ctx = execArgs.contextValue as Context;
         const started = performance.now();
@@ -80,6 +76,35 @@ export function useRequestTransaction(): Plugin<Context> {
       });
     },
   };
+}
+
+type OperationInfo = { mutation: boolean; name: string | null; logged: string };
+
+// Documents are parse-cached objects, so what a request's log line and metric need of its
+// operation is worked out once per document and operation name, not per request.
+const operations = new WeakMap<DocumentNode, Map<string | null, OperationInfo>>();
+
+function operationOf(document: DocumentNode, operationName: string | null | undefined): OperationInfo {
+  let byName = operations.get(document);
+  if (byName === undefined) {
+    byName = new Map();
+    operations.set(document, byName);
+  }
+  const key = operationName ?? null;
+  let info = byName.get(key);
+  if (info === undefined) {
+    const operation = getOperationAST(document, operationName);
+    const name = operationName ?? operation?.name?.value ?? null;
+    // An unnamed operation is logged by its first root field (`{ me { id } }` as `me`).
+    info = {
+      mutation: operation?.operation === 'mutation',
+      name,
+      logged: name ?? firstField(operation) ?? 'anonymous',
+    };
+    // A document names few operations; a stranger's names beyond them are not kept.
+    if (byName.size < document.definitions.length + 1) byName.set(key, info);
+  }
+  return info;
 }
 
 function firstField(operation: OperationDefinitionNode | null | undefined): string | null {
