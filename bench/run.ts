@@ -96,7 +96,8 @@ const RATE_LIMITS_ON = (process.env.BENCH_RATE_LIMITS ?? 'on') !== 'off';
 const CONCURRENCY = [1, 32] as const;
 // For digging: BENCH_ONLY=me,profiles20 runs only those scenarios (and `me` by hash; the
 // targets then read n/a where a scenario is missing);
-// BENCH_GATEWAY_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the gateway.
+// BENCH_GATEWAY_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the gateway
+// (BENCH_HELPER_NODE_ARGS the floor and PostGraphile, bench/servers.ts).
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((k) => k.trim())) : null;
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
 // Refresh tokens made per run (never reused). Far above what 2 cores can spend in WARMUP+DURATION.

@@ -127,6 +127,10 @@ export async function waitHttp(url: string, child: Child, timeoutMs: number): Pr
 /** A server of the bench: started, ready, and the process whose CPU and RSS are its own. */
 export type Started = { child: Child; pid: number; base: string };
 
+// For digging: BENCH_HELPER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the floor
+// and PostGraphile as BENCH_GATEWAY_NODE_ARGS does the gateway.
+const HELPER_NODE_ARGS = (process.env.BENCH_HELPER_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+
 /**
  * The floor (bench/floor.ts) or PostGraphile (bench/postgraphile.ts), as its own process with
  * a pipe on stdin, so it ends with the bench even when the bench is killed.
@@ -138,7 +142,7 @@ export async function startHelper(
   env: Record<string, string>,
   timeoutMs: number,
 ): Promise<Started> {
-  const child = startNode(name, script, [], { ...env, PORT: String(port), EXIT_WITH_PARENT: '1' });
+  const child = startNode(name, script, [], { ...env, PORT: String(port), EXIT_WITH_PARENT: '1' }, HELPER_NODE_ARGS);
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/healthz`, child, timeoutMs);
   const pid = child.proc.pid!;
