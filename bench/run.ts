@@ -18,7 +18,8 @@
  *      request.jwt.claims), without and with a token cache; it does not check that the session
  *      is live, and its `me` is the viewer's profile (it has no auth.users).
  *    autocannon runs in yet another process (bench/load.ts).
- * 4. Per scenario (bench/scenarios.ts, each verified once first) and concurrency (1, 32):
+ * 4. Per scenario (bench/scenarios.ts, each verified once first) and concurrency (1, 32), in
+ *    bench/runs.ts:
  *    warm-up, then a measured run; the server's CPU from /proc/<pid>/stat over exactly the
  *    measured window, RSS sampled every 200 ms, the event loop p99 from /metrics. At c=32 the
  *    servers of one scenario run in turn BENCH_ROUNDS times and each keeps its median run.
@@ -39,41 +40,21 @@ import { join, relative } from 'node:path';
 import argon2 from 'argon2';
 import postgres from 'postgres';
 import { buildGateway } from './build.js';
-import type { LoadSpec } from './load.js';
 import { type HashLimit, machineBusy, measureHashLimit, scrapeMetrics, waitIdle } from './measure.js';
-import {
-  CLK_TCK,
-  freePort,
-  machineTicks,
-  postgresTicks,
-  processTicks,
-  rssBytes,
-  sleep,
-  treeRss,
-  treeTicks,
-} from './proc.js';
-import {
-  computeRatios,
-  computeTargets,
-  medianRun,
-  type Results,
-  type RunRow,
-  renderMarkdown,
-  renderTable,
-} from './report.js';
+import { freePort, processTicks, rssBytes, sleep, treeRss, treeTicks } from './proc.js';
+import { computeRatios, computeTargets, type Results, type RunRow, renderMarkdown, renderTable } from './report.js';
 import { countRoundTrips } from './round-trips.js';
+import { fmt, measureAll, runner } from './runs.js';
 import { buildScenarios, gql, gqlBody, PGL, Q, trustedManifest, verifyScenarios } from './scenarios.js';
 import {
-  alive,
   cleanup,
   elapsed,
   held,
   installExitHooks,
   log,
   ROOT,
-  runLoad,
-  startHelper,
   startNode,
+  startPeers,
   waitHttp,
   wasInterrupted,
 } from './servers.js';
@@ -207,41 +188,8 @@ async function main(): Promise<number> {
   const gw2Pid = gateway2.proc.pid!;
   log(`gateway, 2 workers: pid ${gw2Pid} ready on ${gw2Base}`);
 
-  // 4. The floor and PostGraphile, each as its own process, as the gateway's login role.
-  const loginUrl = await loginUrlOf(admin, adminUrl);
-  const jwksUrl = `${gwBase}/.well-known/jwks.json`;
-  const floor = await startHelper(
-    'floor',
-    'bench/floor.ts',
-    await freePort(),
-    { FLOOR_DATABASE_URL: loginUrl, JWKS_URL: jwksUrl },
-    30_000,
-  );
-  const yoga = await startHelper('yoga-alone', 'bench/yoga-alone.ts', await freePort(), {}, 30_000);
-  const pglCachedPort = await freePort();
-  const pglSchemaFile = join(tmpDir, 'postgraphile.graphql');
-  const pgl = await startHelper(
-    'postgraphile',
-    'bench/postgraphile.ts',
-    await freePort(),
-    {
-      PGL_DATABASE_URL: loginUrl,
-      JWKS_URL: jwksUrl,
-      PORT_CACHED: String(pglCachedPort),
-      PGL_SCHEMA_FILE: pglSchemaFile,
-      NODE_ENV: 'production',
-    },
-    90_000,
-  );
-  // The fields the bench's PostGraphile documents use, as PostGraphile named them.
-  const pglSchema = readFileSync(pglSchemaFile, 'utf8');
-  log(
-    `postgraphile: ${pglSchema.split('\n').length} schema lines; ${pglSchema
-      .split('\n')
-      .filter((l) => /^\s+(profileByRowId|allProfiles)\b/.test(l))
-      .map((l) => l.trim())
-      .join('; ')}`,
-  );
+  // 4. The floor, graphql-yoga alone and PostGraphile, each as its own process.
+  const { floor, yoga, pgl, pglCachedUrl } = await startPeers(await loginUrlOf(admin, adminUrl), gwBase, tmpDir);
 
   // 5. Round trips per query, on a second gateway in this process.
   const roundTrips = await countRoundTrips(adminUrl, token, limit, secretsKey, APP_CONFIG, signInBodies[1]!);
@@ -253,7 +201,7 @@ async function main(): Promise<number> {
     yogaUrl: `${yoga.base}/graphql`,
     floorBase: floor.base,
     pglUrl: `${pgl.base}/graphql`,
-    pglCachedUrl: `http://127.0.0.1:${pglCachedPort}/graphql`,
+    pglCachedUrl,
     viewerId,
     refreshFile: (c) => refreshFiles[c]!,
     signInFile,
@@ -290,143 +238,34 @@ async function main(): Promise<number> {
     `at rest: gateway RSS ${mb(rssRest)} MB (heap used ${mb(restMetrics.heapUsed)} MB), event-loop p99 ${fmt((restMetrics.lagP99 ?? Number.NaN) * 1000, 1)} ms; PostGraphile RSS ${mb(pglRssRest)} MB; machine ${preflight.toFixed(0)}% busy`,
   );
   if (preflight > 10) log(`  WARNING: the machine is ${preflight.toFixed(0)}% busy with nothing of ours running`);
-  // Then RSS sampled every 200 ms while load runs, of whichever server is loaded.
-  let rssMax = 0;
-  let rssRunMax = 0;
-  let sampledPid: number | null = null;
-  const sampler = setInterval(() => {
-    if (sampledPid === null) return;
-    const v = rssOf(sampledPid) ?? 0;
-    if (sampledPid === gwPid) rssMax = Math.max(rssMax, v);
-    rssRunMax = Math.max(rssRunMax, v);
-  }, 200);
-  sampler.unref();
-
-  let hashLimit: HashLimit | null = null;
-  /** One warmed-up, measured run of scenario `s` at concurrency `c`. */
-  const measure = async (s: (typeof scenarios)[number], c: number): Promise<RunRow> => {
-    const pid = pidOf(s.server);
-    const spec: LoadSpec = {
-      url: s.path,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(s.auth ? { authorization: `Bearer ${token}` } : {}) },
-      connections: c,
-      duration: DURATION_S,
-      warmup: WARMUP_S,
-      sync: true,
-      ...(s.body !== undefined ? { body: s.body } : {}),
-      ...(s.bodies ? { bodiesFile: await s.bodies(c), bodiesReuse: s.bodiesReuse ?? false } : {}),
-    };
-    let ticks0 = 0;
-    let ticks1 = 0;
-    let pg0 = 0;
-    let pg1 = 0;
-    let m0 = { busy: 0, total: 0 };
-    let m1 = { busy: 0, total: 0 };
-    let lag: number | null = null;
-    let idleBusy: number | null = null;
-    rssRunMax = 0;
-    sampledPid = pid;
-    const result = await runLoad(spec, {
-      ready: async () => {
-        // The warm-up's abandoned requests finish first; how busy the machine is meanwhile
-        // shows load that is not ours.
-        idleBusy = await waitIdle(serverPids, embeddedPg);
-        if (s.server === 'gateway') await scrape(); // resets the p99 window
-        ticks0 = ticksOf(s.server, pid) ?? Number.NaN;
-        pg0 = embeddedPg ? postgresTicks(process.pid) : 0;
-        m0 = machineTicks();
-      },
-      done: async () => {
-        ticks1 = ticksOf(s.server, pid) ?? Number.NaN;
-        pg1 = embeddedPg ? postgresTicks(process.pid) : 0;
-        m1 = machineTicks();
-        if (s.server === 'gateway') lag = (await scrape()).lagP99;
-      },
-    });
-    sampledPid = null;
-    const usPerTick = 1e6 / CLK_TCK;
-    const row: RunRow = {
-      key: s.key,
-      label: s.label,
-      server: s.server,
-      connections: c,
-      requests: result.requests,
-      rps: result.rps,
-      p50Ms: result.latencyMs.p50,
-      p99Ms: result.latencyMs.p99,
-      meanMs: result.latencyMs.mean,
-      errors: result.errors,
-      non2xx: result.non2xx,
-      socketErrors: result.socketErrors,
-      timeouts: result.timeouts,
-      graphqlErrors: result.graphqlErrors,
-      serverCpuUsPerReq: result.requests > 0 ? ((ticks1 - ticks0) * usPerTick) / result.requests : null,
-      serverCpuPct: ((ticks1 - ticks0) / CLK_TCK / result.durationS) * 100,
-      pgCpuUsPerReq: embeddedPg && result.requests > 0 ? ((pg1 - pg0) * usPerTick) / result.requests : null,
-      loadGenCpuPct: result.loadCpuPct,
-      machineBusyPct: m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : null,
-      // The gateway's and PostGraphile's; the floor's is of no interest.
-      rssMaxMB: s.server.startsWith('floor') || s.server === 'yoga-alone' ? null : rssRunMax / 2 ** 20,
-      eventLoopP99Ms: lag === null ? null : (lag as number) * 1000,
-      idleMachineBusyPct: idleBusy,
-      bodiesExhausted: result.bodiesExhausted ?? false,
-      warmupRequests: result.warmup?.requests ?? 0,
-    };
-    log(
-      `${s.server.padEnd(19)} ${s.label.padEnd(38)} c=${String(c).padEnd(2)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${fmt(row.p50Ms)} ms  p99 ${fmt(row.p99Ms)} ms  errors ${row.errors}  CPU ${fmt(row.serverCpuUsPerReq, 0)} µs/req`,
-    );
-    if (row.bodiesExhausted)
-      log(`  WARNING: ${s.label} c=${c} ran out of unused refresh tokens; this row is not valid`);
-    if (idleBusy !== null && (idleBusy as number) > 15)
-      log(
-        `  WARNING: other processes kept ${(idleBusy as number).toFixed(0)}% of the machine busy before this run: numbers are noisy`,
-      );
-    if (row.errors > 0) log(`  WARNING: ${row.errors} errors (${JSON.stringify(result).slice(0, 300)})`);
-    for (const ch of [gateway, gateway2, floor.child, pgl.child, yoga.child])
-      if (!alive(ch)) throw new Error(`${ch.name} exited:\n${ch.tail.join('\n')}`);
-    return row;
-  };
-
-  // The servers a ratio compares run in turn, ROUNDS times at c=32 (the targets' concurrency),
-  // and each keeps its median run: this machine's speed drifts by tens of percent within
-  // minutes, and a ratio of two runs made minutes apart measured the drift as much as the
-  // servers. Each row says how many rounds it is the median of.
-  const measured = new Map<(typeof scenarios)[number], Map<number, RunRow>>();
-  const groups = new Map<string, typeof scenarios>();
-  for (const s of scenarios) {
-    const k = FAMILY[s.key] ?? s.key;
-    groups.set(k, [...(groups.get(k) ?? []), s]);
-  }
-  for (const group of groups.values()) {
-    if (group.some((s) => s.key === 'signIn')) {
+  let hashLimit = null as HashLimit | null; // set by the sign-in group, before its runs
+  const run = runner({
+    token,
+    durationS: DURATION_S,
+    warmupS: WARMUP_S,
+    gatewayPid: gwPid,
+    serverPids,
+    children: [gateway, gateway2, floor.child, pgl.child, yoga.child],
+    embeddedPg,
+    pidOf,
+    ticksOf,
+    rssOf,
+    scrape,
+  });
+  const rows = await measureAll(scenarios, run.measure, {
+    concurrency: CONCURRENCY,
+    rounds: ROUNDS,
+    family: FAMILY,
+    beforeGroup: async (group) => {
+      if (!group.some((s) => s.key === 'signIn')) return;
       await waitIdle(serverPids, embeddedPg);
       hashLimit = await measureHashLimit(hash, serverPids, embeddedPg);
       log(
         `hashing limit: ${hashLimit.perSecond.toFixed(1)} argon2 verifies/s (concurrency 4, this process; other load ${hashLimit.otherLoadPct.toFixed(0)}%)`,
       );
       if (hashLimit.otherLoadPct > 15) log('  WARNING: other processes were busy while hashing: the limit reads low');
-    }
-    for (const c of CONCURRENCY) {
-      const rounds = group.length > 1 && c === 32 ? ROUNDS : 1;
-      const runs = new Map(group.map((s) => [s, [] as RunRow[]]));
-      for (let round = 1; round <= rounds; round++) {
-        if (rounds > 1) log(`round ${round} of ${rounds}, c=${c}`);
-        for (const s of group) runs.get(s)?.push(await measure(s, c));
-      }
-      for (const [s, list] of runs) {
-        const byServer = measured.get(s) ?? new Map<number, RunRow>();
-        byServer.set(c, medianRun(list));
-        measured.set(s, byServer);
-      }
-    }
-  }
-  const rows: RunRow[] = scenarios.flatMap((s) =>
-    CONCURRENCY.flatMap((c) => {
-      const row = measured.get(s)?.get(c);
-      return row ? [row] : [];
-    }),
-  );
+    },
+  });
 
   // 7. Results.
   const machine = {
@@ -479,7 +318,7 @@ async function main(): Promise<number> {
     rss: {
       afterStartMB: (rssAfterStart ?? 0) / 2 ** 20,
       restMB: (rssRest ?? 0) / 2 ** 20,
-      maxUnderLoadMB: rssMax / 2 ** 20,
+      maxUnderLoadMB: run.gatewayRssMax() / 2 ** 20,
       heapUsedRestMB: restMetrics.heapUsed / 2 ** 20,
       heapTotalRestMB: restMetrics.heapTotal / 2 ** 20,
       heapUsedEndMB: endMetrics.heapUsed / 2 ** 20,
@@ -515,10 +354,6 @@ async function main(): Promise<number> {
 }
 
 const mb = (bytes: number | null | undefined) => (bytes ? (bytes / 2 ** 20).toFixed(0) : '-');
-
-function fmt(v: number | null | undefined, digits = 2): string {
-  return v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits);
-}
 
 function packageVersion(name: string): string | null {
   try {

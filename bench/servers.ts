@@ -4,12 +4,13 @@
  * here, and cleanup() or the exit hook ends each of them by its own handle.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type postgres from 'postgres';
 import type { LoadResult, LoadSpec } from './load.js';
-import { sleep } from './proc.js';
+import { freePort, sleep } from './proc.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -148,6 +149,50 @@ export async function startHelper(
   const pid = child.proc.pid!;
   log(`${name}: pid ${pid} ready on ${base}`);
   return { child, pid, base };
+}
+
+/** The servers the gateway is measured against, started beside it. */
+export type Peers = { floor: Started; yoga: Started; pgl: Started; pglCachedUrl: string };
+
+/**
+ * The floor, graphql-yoga alone and PostGraphile (plain and with a token cache, one process),
+ * the floor and PostGraphile connecting as the gateway's login role (`loginUrl`) and checking
+ * tokens against the gateway's JWKS at `gwBase`.
+ */
+export async function startPeers(loginUrl: string, gwBase: string, tmpDir: string): Promise<Peers> {
+  const jwksUrl = `${gwBase}/.well-known/jwks.json`;
+  const floor = await startHelper(
+    'floor',
+    'bench/floor.ts',
+    await freePort(),
+    { FLOOR_DATABASE_URL: loginUrl, JWKS_URL: jwksUrl },
+    30_000,
+  );
+  const yoga = await startHelper('yoga-alone', 'bench/yoga-alone.ts', await freePort(), {}, 30_000);
+  const pglCachedPort = await freePort();
+  const pglSchemaFile = join(tmpDir, 'postgraphile.graphql');
+  const pgl = await startHelper(
+    'postgraphile',
+    'bench/postgraphile.ts',
+    await freePort(),
+    {
+      PGL_DATABASE_URL: loginUrl,
+      JWKS_URL: jwksUrl,
+      PORT_CACHED: String(pglCachedPort),
+      PGL_SCHEMA_FILE: pglSchemaFile,
+      NODE_ENV: 'production',
+    },
+    90_000,
+  );
+  // The fields the bench's PostGraphile documents use, as PostGraphile named them.
+  const pglSchema = readFileSync(pglSchemaFile, 'utf8').split('\n');
+  log(
+    `postgraphile: ${pglSchema.length} schema lines; ${pglSchema
+      .filter((l) => /^\s+(profileByRowId|allProfiles)\b/.test(l))
+      .map((l) => l.trim())
+      .join('; ')}`,
+  );
+  return { floor, yoga, pgl, pglCachedUrl: `http://127.0.0.1:${pglCachedPort}/graphql` };
 }
 
 /** Runs bench/load.ts as its own process; `ready` and `done` bracket the measured window. */
