@@ -1,4 +1,6 @@
+import type { FieldNode, GraphQLResolveInfo, SelectionSetNode } from 'graphql';
 import type { UserView } from '../auth/model.js';
+import { ALL_USER_FIELDS, isUserField, type UserField } from '../db/loaders.js';
 import { builder } from './builder.js';
 import { Profile } from './profile.js';
 
@@ -36,6 +38,43 @@ builder.queryField('me', (t) =>
     type: User,
     nullable: true,
     description: 'The caller, or null when the request carries no valid access token.',
-    resolve: (_root, _args, ctx) => (ctx.viewer ? ctx.loaders.user.load(ctx.viewer.id) : null),
+    resolve: (_root, _args, ctx, info) =>
+      ctx.viewer ? ctx.loaders.userWith(userFieldsOf(info)).load(ctx.viewer.id) : null,
   }),
 );
+
+// A document is parsed once and cached, so its `me` node stands for the same selection
+// every time it runs.
+const fieldsOfNode = new WeakMap<FieldNode, readonly UserField[]>();
+
+/**
+ * The columns of the user row that `me`'s selection reads. A field of User that is not a
+ * column of ours (an app's own field on User, whose resolver may read anything) needs the
+ * whole row. @skip and @include are ignored: reading a column too many is harmless.
+ */
+function userFieldsOf(info: GraphQLResolveInfo): readonly UserField[] {
+  // Several nodes for `me` merge; which of them run can depend on variables, so only a
+  // lone node is remembered.
+  const [only] = info.fieldNodes;
+  const cached = info.fieldNodes.length === 1 && only ? fieldsOfNode.get(only) : undefined;
+  if (cached) return cached;
+  const fields = new Set<UserField>();
+  let whole = false;
+  const visit = (set: SelectionSetNode | undefined, seen: Set<string>) => {
+    for (const s of set?.selections ?? []) {
+      if (s.kind === 'Field') {
+        const name = s.name.value;
+        if (isUserField(name)) fields.add(name);
+        else if (name !== 'profile' && name !== '__typename') whole = true;
+      } else if (s.kind === 'InlineFragment') visit(s.selectionSet, seen);
+      else if (!seen.has(s.name.value)) {
+        seen.add(s.name.value);
+        visit(info.fragments[s.name.value]?.selectionSet, seen);
+      }
+    }
+  };
+  for (const node of info.fieldNodes) visit(node.selectionSet, new Set());
+  const result = whole ? ALL_USER_FIELDS : [...fields];
+  if (info.fieldNodes.length === 1 && only) fieldsOfNode.set(only, result);
+  return result;
+}

@@ -112,6 +112,45 @@ describe('me', () => {
     expect(ra.data!.me.id).toBe(a.userId);
     expect(rb.data!.me.id).toBe(b.userId);
   });
+
+  // me reads only the columns its selection needs; every way of selecting a field must still
+  // find it in the row read.
+  it('reads only the user columns the selection needs, and every field selected by fragment, alias or skip', async () => {
+    const s = await signUp(t, { theme: 'dark' });
+    const readsUsers = () => t.queries.filter((q) => q.includes('visible_users'));
+    t.queries.length = 0;
+    const small = await t.gql('{ me { id email __typename } }', {}, s.accessToken);
+    expect(small.errors).toBeUndefined();
+    expect(small.data!.me).toEqual({ id: s.userId, email: s.email.toLowerCase(), __typename: 'User' });
+    expect(readsUsers()).toHaveLength(1);
+    expect(readsUsers()[0]).not.toMatch(/user_metadata|created_at/);
+
+    const res = await t.gql(
+      /* GraphQL */ `
+        query Q($no: Boolean!) {
+          me {
+            ...Account
+            ... on User { createdAt isAnonymous }
+            meta: userMetadata
+            role @skip(if: $no)
+            profile { id }
+          }
+          again: me { emailConfirmedAt pendingEmail appMetadata lastSignInAt }
+        }
+        fragment Account on User { id ...Email }
+        fragment Email on User { email }`,
+      { no: false },
+      s.accessToken,
+    );
+    expect(res.errors).toBeUndefined();
+    const me = res.data!.me;
+    expect(me).toMatchObject({ id: s.userId, email: s.email.toLowerCase(), role: 'authenticated', isAnonymous: false });
+    expect(me.meta).toMatchObject({ theme: 'dark' });
+    expect(me.profile).toEqual({ id: s.userId });
+    expect(Date.parse(me.createdAt)).toBeGreaterThan(0);
+    expect(res.data!.again).toMatchObject({ pendingEmail: null, appMetadata: expect.any(Object) });
+    expect(Date.parse(res.data!.again.lastSignInAt)).toBeGreaterThan(0);
+  });
 });
 
 describe('profiles', () => {
