@@ -29,7 +29,8 @@
  *
  * Env: BENCH_DATABASE_URL, BENCH_DURATION_S (4), BENCH_WARMUP_S (2), BENCH_ROUNDS (3), BENCH_USERS (10000),
  * BENCH_RATE_LIMITS (on: limits active but far above the load; off: disabled), BENCH_FROM (dist;
- * src runs `src/main.ts` through tsx).
+ * src runs `src/main.ts` through tsx), BENCH_REST_IDLE_S (45: how long the servers sit idle
+ * before RSS at rest is read again; 0 reads it only 2 s after the last request).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -72,6 +73,7 @@ import {
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 4);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
+const REST_IDLE_S = Number(process.env.BENCH_REST_IDLE_S ?? 45);
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
 const RATE_LIMITS_ON = (process.env.BENCH_RATE_LIMITS ?? 'on') !== 'off';
 const CONCURRENCY = [1, 32] as const;
@@ -238,6 +240,18 @@ async function main(): Promise<number> {
     `at rest: gateway RSS ${mb(rssRest)} MB (heap used ${mb(restMetrics.heapUsed)} MB), event-loop p99 ${fmt((restMetrics.lagP99 ?? Number.NaN) * 1000, 1)} ms; PostGraphile RSS ${mb(pglRssRest)} MB; machine ${preflight.toFixed(0)}% busy`,
   );
   if (preflight > 10) log(`  WARNING: the machine is ${preflight.toFixed(0)}% busy with nothing of ours running`);
+  // 2 s after the last request V8 still holds the young generation the seeding filled (32 MB);
+  // its memory reducer gives it back about 20-30 s into idleness. A server at rest sits idle for
+  // longer than 2 s, so RSS is read again, for both servers alike, after REST_IDLE_S of quiet
+  // (nothing scraped meanwhile: a request would restart the reducer's clock).
+  let rssIdle: number | null = null;
+  let pglRssIdle: number | null = null;
+  if (REST_IDLE_S > 0) {
+    await sleep(REST_IDLE_S * 1000);
+    rssIdle = rssBytes(gwPid);
+    pglRssIdle = rssBytes(pgl.pid);
+    log(`after ${REST_IDLE_S} s idle: gateway RSS ${mb(rssIdle)} MB; PostGraphile RSS ${mb(pglRssIdle)} MB`);
+  }
   let hashLimit = null as HashLimit | null; // set by the sign-in group, before its runs
   const run = runner({
     token,
@@ -308,6 +322,7 @@ async function main(): Promise<number> {
         pool: 10,
         documents: PGL,
         rssRestMB: (pglRssRest ?? 0) / 2 ** 20,
+        rssIdleMB: pglRssIdle === null ? null : pglRssIdle / 2 ** 20,
       },
       ...(ONLY ? { only: [...ONLY].join(',') } : {}),
     },
@@ -318,6 +333,8 @@ async function main(): Promise<number> {
     rss: {
       afterStartMB: (rssAfterStart ?? 0) / 2 ** 20,
       restMB: (rssRest ?? 0) / 2 ** 20,
+      idleS: REST_IDLE_S > 0 ? REST_IDLE_S : null,
+      idleMB: rssIdle === null ? null : rssIdle / 2 ** 20,
       maxUnderLoadMB: run.gatewayRssMax() / 2 ** 20,
       heapUsedRestMB: restMetrics.heapUsed / 2 ** 20,
       heapTotalRestMB: restMetrics.heapTotal / 2 ** 20,
