@@ -24,6 +24,7 @@ import { databaseUnavailableError, isDatabaseUnavailable, SessionEndedError } fr
 import { migrateAndProvision, migrateApp, SHIPPED_MIGRATIONS } from './db/migrate.js';
 import { warnIfPostgresUnpatched } from './db/postgres-fix.js';
 import { EXAMPLE_DOCUMENT } from './graphiql-example.js';
+import { useCompiledQueries } from './graphql/compiled-queries.js';
 import { buildSchema } from './graphql/index.js';
 import { type KnownDocuments, knownDocuments } from './graphql/known-documents.js';
 import { useContractErrorCodes, useRequestTransaction } from './graphql/plugins.js';
@@ -182,6 +183,8 @@ export async function createGateway(
       }).protect().plugins,
       ...(config.introspection ? [] : [useDisableIntrospection()]),
       ...(known ? [known.plugin] : []),
+      // Before the request transaction, which calls the execute function this one sets.
+      ...(config.fastPath ? [useCompiledQueries()] : []),
       useRequestTransaction(),
       useContractErrorCodes(),
       useHttpContract(graphiql?.csp),
