@@ -29,6 +29,7 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import postgres from 'postgres';
+import { isoDateTime } from '../src/shared/timestamps.js';
 import { type Claims, tokenVerifier } from './token-cache.js';
 
 const dbUrl = process.env.FLOOR_DATABASE_URL;
@@ -188,7 +189,8 @@ function profilesNotesAnswer(claims: Claims, { page, me, notes }: PnRows): unkno
   return { data: { profiles: { edges }, me: m ? { id: m.id, notes: notesOf(m.id) } : null } };
 }
 
-const iso = (t: unknown) => new Date(String(t)).toISOString();
+// The gateway's DateTime serializer: the same work for the same text.
+const iso = (t: unknown) => isoDateTime(String(t));
 
 function answer(kind: Kind, rows: Row[]): unknown {
   if (kind === 'me') {

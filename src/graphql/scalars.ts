@@ -1,11 +1,12 @@
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
+import { isoDateTime } from '../shared/timestamps.js';
 import { builder } from './builder.js';
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 date-time string.',
-  serialize: (value) => new Date(value).toISOString(),
+  serialize: isoDateTime,
   parseValue: (value) => {
     // Strict ISO-8601 with a year Postgres can store; JS alone would take far more.
     const d = typeof value === 'string' && ISO_DATE_TIME.test(value) ? new Date(value) : new Date(Number.NaN);
