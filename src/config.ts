@@ -85,6 +85,7 @@ const EnvSchema = z.object({
       return z.NEVER;
     }),
   AUTH_DB_POOL_MAX: int(4, 1),
+  HEAP_GROWTH_PERCENT: int(50, 0).pipe(z.number().max(300)),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 100),
   DB_CONNECT_TIMEOUT_S: int(5, 1),
   DB_ACQUIRE_TIMEOUT_MS: int(5000, 50),
@@ -209,6 +210,8 @@ export type Config = {
   host: string;
   /** Gateway processes behind the one port (node:cluster); 1 runs the gateway in this process. */
   workers: number;
+  /** V8's old generation may grow to 1 + this/100 times its live size before the next full GC; 0: V8's own factor (src/heap-growth.ts). */
+  heapGrowthPercent: number;
   port: number;
   databaseUrl: string | undefined;
   dataDir: string;
@@ -396,6 +399,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     workers: e.WORKERS,
+    heapGrowthPercent: e.HEAP_GROWTH_PERCENT,
     db: {
       poolMax: e.DB_POOL_MAX,
       authPoolMax: e.AUTH_DB_POOL_MAX,

@@ -2,6 +2,7 @@ import type { LoadedApp } from './app-loader.js';
 import { isWorker, startWorkers } from './cluster.js';
 import { loadConfig } from './config.js';
 import { type EmbeddedDb, embeddedSocketDir, startEmbedded } from './db/embedded.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import type { MailCatcher } from './mail/catcher.js';
 import { createGateway } from './server.js';
 
@@ -12,6 +13,7 @@ import { createGateway } from './server.js';
  */
 export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadConfig(env);
+  limitHeapGrowth(config.heapGrowthPercent);
   let embedded: EmbeddedDb | undefined;
   let adminUrl = config.databaseUrl;
   if (!adminUrl) {
