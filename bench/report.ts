@@ -469,12 +469,16 @@ export function renderMarkdown(r: Results): string {
     ].join('\n');
   const s = r.settings;
   const env = s.gatewayEnv as Record<string, string>;
+  const poolText = (e: Record<string, string>) =>
+    e.UV_THREADPOOL_SIZE
+      ? `libuv's pool ${e.UV_THREADPOOL_SIZE} threads (\`UV_THREADPOOL_SIZE\`, given before start: this Node starts the pool before the gateway can size it)`
+      : "libuv's pool sized by the gateway (3 threads)";
   return [
     '## Performance',
     '',
     ...(r.settings.only ? [`Partial run: only ${String(r.settings.only)}.`, ''] : []),
     `${machineLine(r)}. Postgres: ${s.database}; ${s.users} users with profiles, 30 % private. ` +
-      `One gateway process (${String(s.gatewayRuns ?? '`node --import tsx src/main.ts`')}, \`NODE_ENV=${env.NODE_ENV}\`, app pool 10, rate limits ${s.rateLimits}); ` +
+      `One gateway process (${String(s.gatewayRuns ?? '`node --import tsx src/main.ts`')}, \`NODE_ENV=${env.NODE_ENV}\`, app pool 10, ${poolText(env)}, rate limits ${s.rateLimits}); ` +
       'autocannon runs in a third process on the same cores. Server CPU = the process’s own utime + stime over the ' +
       'measured window ÷ requests; Postgres CPU likewise over the processes of the bench’s own cluster.',
     '',

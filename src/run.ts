@@ -5,6 +5,7 @@ import { type EmbeddedDb, embeddedSocketDir, startEmbedded } from './db/embedded
 import { limitHeapGrowth } from './heap-growth.js';
 import type { MailCatcher } from './mail/catcher.js';
 import { createGateway } from './server.js';
+import { sizeThreadPool } from './threadpool.js';
 
 /**
  * `npm start`, `npx authgate start` and `npx authgate dev`: the embedded Postgres when there
@@ -14,6 +15,7 @@ import { createGateway } from './server.js';
 export async function runServer(app: LoadedApp, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadConfig(env);
   limitHeapGrowth(config.heapGrowthPercent);
+  sizeThreadPool(config.argon2.maxConcurrent);
   let embedded: EmbeddedDb | undefined;
   let adminUrl = config.databaseUrl;
   if (!adminUrl) {

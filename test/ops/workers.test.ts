@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +88,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'silent',
   };
   delete env.npm_lifecycle_event;
+  delete env.UV_THREADPOOL_SIZE;
   primary = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
     cwd: ROOT,
     env,
@@ -134,6 +136,17 @@ it('serves from two processes, and a sign-out on one ends the session on both', 
     .map((m) => Number(m[1]))
     .reduce((a, b) => a + b, 0);
   expect(counted).toBe(40);
+});
+
+// Set by the primary before it forks, so a worker's libuv reads it at start on every Node
+// version (test/ops/threadpool.test.ts shows the size it gives; src/threadpool.ts says why).
+it("starts each worker with libuv's pool one thread larger than ARGON2_MAX_CONCURRENT", async () => {
+  const workers = (await waitOutput(/worker (\d+) listening/, 2)).map((m) => Number(m[1]));
+  const startEnv = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  expect(workers.map((pid) => startEnv(pid).filter((v) => v.startsWith('UV_THREADPOOL_SIZE=')))).toEqual([
+    ['UV_THREADPOOL_SIZE=3'],
+    ['UV_THREADPOOL_SIZE=3'],
+  ]);
 });
 
 it('replaces a worker that dies, and SIGTERM to the primary stops every process', async () => {
